@@ -1,0 +1,159 @@
+/* The in-memory format of the dmem runtime: the one definition shared by the
+   runtime (which writes it) and the C analyzer (which reads it from cores).
+
+   Readers never depend on this file's struct layouts directly: the runtime
+   exports `dmem_descriptor` (an array of little-endian uint64 values, see
+   enum dmem_descriptor_field) that states every size and offset.  A reader
+   finds it through the dynamic symbol table, checks magic and version, and
+   takes the layout from it.  The Python readers (gdb, drgn) do exactly that.
+
+   Everything here is x86-64 / LP64.  */
+#ifndef DMEM_FORMAT_H
+#define DMEM_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DMEM_FORMAT_VERSION 1
+
+/* Exported symbol naming the descriptor.  */
+#define DMEM_DESCRIPTOR_SYMBOL "dmem_descriptor"
+#define DMEM_DESCRIPTOR_MAGIC 0x435345444d454d44ULL /* "DMEMDESC" */
+
+/* Number of allocation-stack return addresses kept per block.  */
+#define DMEM_STACK_DEPTH 10
+
+/* Live blocks are kept on DMEM_SHARD_COUNT lists, one lock each; a block's
+   shard is a hash of its header address (dmem_shard_of).  */
+#define DMEM_SHARD_COUNT 64
+
+/* Header magic.  The stored value is the constant XORed with the header's own
+   address, so a stale copy of a header elsewhere never looks valid.  */
+#define DMEM_BLOCK_MAGIC 0x4b434f4c424d454dULL /* "MEMBLOCK" */
+#define DMEM_FREED_MAGIC 0x44454552464d454dULL /* "MEMFREED" */
+
+/* The header in front of every tracked block.  User memory starts right after
+   it, so `magic` is the 8 bytes just below the user pointer.  128 bytes keeps
+   user pointers 16-byte aligned.  */
+struct dmem_block
+{
+  struct dmem_block *next;       /* next block in the shard, or NULL */
+  struct dmem_block *prev;       /* previous block in the shard, or NULL */
+  uint64_t size;                 /* bytes the caller asked for */
+  uint64_t thread;               /* pthread_t of the allocating thread */
+  uint32_t tid;                  /* kernel thread id of the allocating thread */
+  uint32_t align_pad;            /* bytes between the underlying allocation and
+                                    this header (aligned allocations) */
+  uint64_t pcs[DMEM_STACK_DEPTH];/* return addresses, innermost first, the
+                                    runtime's own frames skipped; 0-filled */
+  uint64_t magic;                /* DMEM_BLOCK_MAGIC ^ (uint64_t) this header */
+};
+
+_Static_assert (sizeof (struct dmem_block) == 128, "header is 128 bytes");
+
+/* One list of live blocks.  Counters are exact: they change under the lock.  */
+struct dmem_shard
+{
+  union
+  {
+    struct
+    {
+      struct dmem_block *first; /* newest block first */
+      uint64_t blocks;          /* live blocks on this list */
+      uint64_t bytes;           /* sum of their requested sizes */
+      uint64_t allocs;          /* blocks ever added to this list */
+      uint64_t frees;           /* blocks ever removed from it */
+      int lock;                 /* runtime-private spin/futex word */
+    };
+    char pad[64];               /* one cache line each */
+  };
+};
+
+/* Process-wide counters (enum dmem_stat indexes them).  Peaks are exact to
+   within DMEM_STAT_BATCH bytes per thread: threads batch their updates.  */
+enum dmem_stat
+{
+  DMEM_STAT_LIVE_BYTES,    /* batched estimate of live bytes */
+  DMEM_STAT_LIVE_BLOCKS,   /* batched estimate of live blocks */
+  DMEM_STAT_PEAK_BYTES,
+  DMEM_STAT_PEAK_BLOCKS,
+  DMEM_STAT_TOTAL_BYTES,   /* bytes ever requested */
+  DMEM_STAT_FOREIGN_FREES, /* pointers freed that dmem never handed out */
+  DMEM_STAT_FAILED_ALLOCS, /* NULL returned to the caller */
+  DMEM_STAT_COUNT
+};
+#define DMEM_STAT_BATCH (256 * 1024)
+
+/* mallinfo() calls are logged in a ring of DMEM_MALLINFO_SLOTS records.  */
+#define DMEM_MALLINFO_SLOTS 16
+#define DMEM_MALLINFO_FIELDS 10
+
+/* Order of the fields in struct mallinfo / mallinfo2.  */
+#define DMEM_MALLINFO_FIELD_NAMES \
+  "arena", "ordblks", "smblks", "hblks", "hblkhd", \
+  "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"
+
+struct dmem_mallinfo_record
+{
+  uint64_t seq;                         /* 1-based call number; 0 = empty slot */
+  uint64_t tid;                         /* calling thread's kernel tid */
+  uint64_t values[DMEM_MALLINFO_FIELDS];/* true (mallinfo2) values */
+  uint64_t saturated;                   /* bit i: field i was changed to fit */
+  uint64_t pcs[DMEM_STACK_DEPTH];       /* caller stack */
+};
+
+struct dmem_mallinfo_log
+{
+  uint64_t calls;                       /* mallinfo() calls so far */
+  struct dmem_mallinfo_record slots[DMEM_MALLINFO_SLOTS]; /* slot = (seq-1) % SLOTS */
+};
+
+/* All runtime state that may hold pointers to blocks lives in this one
+   object, so readers can leave it out of the roots of reachability.  */
+struct dmem_state
+{
+  struct dmem_shard shards[DMEM_SHARD_COUNT];
+  uint64_t stats[DMEM_STAT_COUNT];
+  struct dmem_mallinfo_log mallinfo;
+};
+
+/* The descriptor: uint64 values in this order.  Fields are only ever
+   appended; a reader accepts any version >= the one it knows as long as
+   DMEM_DESC_VERSION's major layout (this list) is a prefix.  */
+enum dmem_descriptor_field
+{
+  DMEM_DESC_MAGIC,              /* DMEM_DESCRIPTOR_MAGIC */
+  DMEM_DESC_VERSION,            /* DMEM_FORMAT_VERSION */
+  DMEM_DESC_FIELDS,             /* number of fields in this descriptor */
+  DMEM_DESC_HEADER_SIZE,        /* sizeof (struct dmem_block) */
+  DMEM_DESC_STACK_DEPTH,        /* DMEM_STACK_DEPTH */
+  DMEM_DESC_OFF_NEXT,           /* offsets in struct dmem_block ... */
+  DMEM_DESC_OFF_PREV,
+  DMEM_DESC_OFF_SIZE,
+  DMEM_DESC_OFF_THREAD,
+  DMEM_DESC_OFF_TID,            /* uint32 */
+  DMEM_DESC_OFF_ALIGN_PAD,      /* uint32 */
+  DMEM_DESC_OFF_PCS,
+  DMEM_DESC_OFF_MAGIC,
+  DMEM_DESC_BLOCK_MAGIC,        /* DMEM_BLOCK_MAGIC */
+  DMEM_DESC_FREED_MAGIC,        /* DMEM_FREED_MAGIC */
+  DMEM_DESC_SHARD_COUNT,
+  DMEM_DESC_SHARD_SIZE,         /* stride of the shard array */
+  DMEM_DESC_SHARD_OFF_FIRST,    /* offsets in struct dmem_shard ... */
+  DMEM_DESC_SHARD_OFF_BLOCKS,
+  DMEM_DESC_SHARD_OFF_BYTES,
+  DMEM_DESC_SHARD_OFF_ALLOCS,
+  DMEM_DESC_SHARD_OFF_FREES,
+  DMEM_DESC_SHARDS,             /* address of the shard array */
+  DMEM_DESC_STATS,              /* address of the uint64 stats array */
+  DMEM_DESC_STAT_COUNT,         /* DMEM_STAT_COUNT */
+  DMEM_DESC_MALLINFO_LOG,       /* address of struct dmem_mallinfo_log */
+  DMEM_DESC_MALLINFO_SLOTS,
+  DMEM_DESC_MALLINFO_RECORD_SIZE,
+  DMEM_DESC_STATE_START,        /* [start, end): runtime state, not a root */
+  DMEM_DESC_STATE_END,
+  DMEM_DESC_GUARD_SIZE,         /* bytes of guard after user data (0: none) */
+  DMEM_DESC_COUNT
+};
+
+#endif /* DMEM_FORMAT_H */
