@@ -1,0 +1,511 @@
+/* Tracked blocks: headers, shard lists, the allocator below us, start-up and
+   fork.  */
+#define _GNU_SOURCE
+#include "heap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "unwind.h"
+
+#define HDR sizeof (struct dmem_block)
+/* Largest request we pass on: glibc refuses more than PTRDIFF_MAX too.  */
+#define MAX_REQUEST ((size_t) PTRDIFF_MAX - 2 * 4096)
+
+struct dmem_state dmem__state;
+
+/* The descriptor readers look up by name; see include/dmem/format.h.  */
+#define ADDR(x) ((uint64_t) (uintptr_t) (x))
+__attribute__ ((visibility ("default"))) const uint64_t dmem_descriptor[DMEM_DESC_COUNT] = {
+  [DMEM_DESC_MAGIC] = DMEM_DESCRIPTOR_MAGIC,
+  [DMEM_DESC_VERSION] = DMEM_FORMAT_VERSION,
+  [DMEM_DESC_FIELDS] = DMEM_DESC_COUNT,
+  [DMEM_DESC_HEADER_SIZE] = HDR,
+  [DMEM_DESC_STACK_DEPTH] = DMEM_STACK_DEPTH,
+  [DMEM_DESC_OFF_NEXT] = offsetof (struct dmem_block, next),
+  [DMEM_DESC_OFF_PREV] = offsetof (struct dmem_block, prev),
+  [DMEM_DESC_OFF_SIZE] = offsetof (struct dmem_block, size),
+  [DMEM_DESC_OFF_THREAD] = offsetof (struct dmem_block, thread),
+  [DMEM_DESC_OFF_TID] = offsetof (struct dmem_block, tid),
+  [DMEM_DESC_OFF_ALIGN_PAD] = offsetof (struct dmem_block, align_pad),
+  [DMEM_DESC_OFF_PCS] = offsetof (struct dmem_block, pcs),
+  [DMEM_DESC_OFF_MAGIC] = offsetof (struct dmem_block, magic),
+  [DMEM_DESC_BLOCK_MAGIC] = DMEM_BLOCK_MAGIC,
+  [DMEM_DESC_FREED_MAGIC] = DMEM_FREED_MAGIC,
+  [DMEM_DESC_SHARD_COUNT] = DMEM_SHARD_COUNT,
+  [DMEM_DESC_SHARD_SIZE] = sizeof (struct dmem_shard),
+  [DMEM_DESC_SHARD_OFF_FIRST] = offsetof (struct dmem_shard, first),
+  [DMEM_DESC_SHARD_OFF_BLOCKS] = offsetof (struct dmem_shard, blocks),
+  [DMEM_DESC_SHARD_OFF_BYTES] = offsetof (struct dmem_shard, bytes),
+  [DMEM_DESC_SHARD_OFF_ALLOCS] = offsetof (struct dmem_shard, allocs),
+  [DMEM_DESC_SHARD_OFF_FREES] = offsetof (struct dmem_shard, frees),
+  [DMEM_DESC_SHARDS] = ADDR (&dmem__state.shards),
+  [DMEM_DESC_STATS] = ADDR (&dmem__state.stats),
+  [DMEM_DESC_STAT_COUNT] = DMEM_STAT_COUNT,
+  [DMEM_DESC_MALLINFO_LOG] = ADDR (&dmem__state.mallinfo),
+  [DMEM_DESC_MALLINFO_SLOTS] = DMEM_MALLINFO_SLOTS,
+  [DMEM_DESC_MALLINFO_RECORD_SIZE] = sizeof (struct dmem_mallinfo_record),
+  [DMEM_DESC_STATE_START] = ADDR (&dmem__state),
+  [DMEM_DESC_STATE_END] = ADDR (&dmem__state + 1),
+  [DMEM_DESC_GUARD_SIZE] = 0,
+};
+
+/* ---- the allocator below us ------------------------------------------- */
+
+static struct
+{
+  void *(*malloc) (size_t);
+  void (*free) (void *);
+  void *(*calloc) (size_t, size_t);
+  void *(*realloc) (void *, size_t);
+  int (*posix_memalign) (void **, size_t, size_t);
+  size_t (*usable_size) (void *);
+  struct mallinfo2 (*mallinfo2) (void);
+} next;
+
+enum { UNBOUND, BINDING, BOUND };
+static int bind_state;
+
+/* Allocations made while we look up the allocator below us (dlsym itself
+   allocates) come from this buffer.  They are never freed.  */
+static char boot[64 * 1024] __attribute__ ((aligned (16)));
+static size_t boot_used;
+
+static int
+is_boot (const void *p)
+{
+  return (const char *) p >= boot && (const char *) p < boot + sizeof boot;
+}
+
+/* A zeroed block of SIZE from the start-up buffer; its size is kept in the
+   16 bytes before it.  */
+static void *
+boot_alloc (size_t size)
+{
+  size_t need = 16 + ((size + 15) & ~(size_t) 15);
+  if (size > sizeof boot)
+    return NULL;
+  size_t at = __atomic_fetch_add (&boot_used, need, __ATOMIC_RELAXED);
+  if (at + need > sizeof boot)
+    {
+      errno = ENOMEM;
+      return NULL;
+    }
+  *(size_t *) (boot + at) = size;
+  return boot + at + 16;
+}
+
+static size_t
+boot_size (const void *p)
+{
+  return *(const size_t *) ((const char *) p - 16);
+}
+
+/* Find the next allocator in link order.  Returns nonzero once bound; zero
+   while binding is under way (the caller then uses the start-up buffer).  */
+static int
+bind (void)
+{
+  int s = __atomic_load_n (&bind_state, __ATOMIC_ACQUIRE);
+  if (likely (s == BOUND))
+    return 1;
+  s = UNBOUND;
+  if (!__atomic_compare_exchange_n (&bind_state, &s, BINDING, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    return 0; /* we are inside dlsym, or another thread binds */
+  next.malloc = dlsym (RTLD_NEXT, "malloc");
+  next.free = dlsym (RTLD_NEXT, "free");
+  next.calloc = dlsym (RTLD_NEXT, "calloc");
+  next.realloc = dlsym (RTLD_NEXT, "realloc");
+  next.posix_memalign = dlsym (RTLD_NEXT, "posix_memalign");
+  next.usable_size = dlsym (RTLD_NEXT, "malloc_usable_size");
+  next.mallinfo2 = dlsym (RTLD_NEXT, "mallinfo2");
+  if (!next.malloc || !next.free || !next.calloc || !next.realloc
+      || !next.posix_memalign || !next.usable_size)
+    {
+      static const char msg[] = "dmem: no allocator below libdmem.so\n";
+      if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
+        _exit (127);
+      _exit (127);
+    }
+  __atomic_store_n (&bind_state, BOUND, __ATOMIC_RELEASE);
+  return 1;
+}
+
+struct mallinfo2
+dmem__next_mallinfo2 (void)
+{
+  struct mallinfo2 m;
+  memset (&m, 0, sizeof m);
+  if (bind () && next.mallinfo2)
+    m = next.mallinfo2 ();
+  return m;
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+/* Each thread batches its changes to the process-wide counters so threads
+   do not fight over one cache line on every call.  */
+static __thread int64_t pending_bytes, pending_blocks;
+static __thread uint64_t pending_total;
+
+static void
+raise_to (uint64_t *peak, uint64_t v)
+{
+  uint64_t old = __atomic_load_n (peak, __ATOMIC_RELAXED);
+  while (v > old && !__atomic_compare_exchange_n (peak, &old, v, 1,
+                                                  __ATOMIC_RELAXED,
+                                                  __ATOMIC_RELAXED))
+    ;
+}
+
+static void
+count (int64_t bytes, int64_t blocks)
+{
+  pending_bytes += bytes;
+  pending_blocks += blocks;
+  if (bytes > 0)
+    pending_total += (uint64_t) bytes;
+  if (likely (pending_bytes < DMEM_STAT_BATCH && pending_bytes > -DMEM_STAT_BATCH
+              && pending_blocks < 1024 && pending_blocks > -1024))
+    return;
+  uint64_t *st = dmem__state.stats;
+  uint64_t live = __atomic_add_fetch (&st[DMEM_STAT_LIVE_BYTES],
+                                      (uint64_t) pending_bytes, __ATOMIC_RELAXED);
+  uint64_t nblocks = __atomic_add_fetch (&st[DMEM_STAT_LIVE_BLOCKS],
+                                         (uint64_t) pending_blocks,
+                                         __ATOMIC_RELAXED);
+  __atomic_add_fetch (&st[DMEM_STAT_TOTAL_BYTES], pending_total, __ATOMIC_RELAXED);
+  if ((int64_t) live > 0)
+    raise_to (&st[DMEM_STAT_PEAK_BYTES], live);
+  if ((int64_t) nblocks > 0)
+    raise_to (&st[DMEM_STAT_PEAK_BLOCKS], nblocks);
+  pending_bytes = pending_blocks = 0;
+  pending_total = 0;
+}
+
+static void
+count_event (enum dmem_stat which)
+{
+  __atomic_add_fetch (&dmem__state.stats[which], 1, __ATOMIC_RELAXED);
+}
+
+/* ---- shard lists ------------------------------------------------------------ */
+
+static inline struct dmem_shard *
+shard_of (const struct dmem_block *b)
+{
+  uint64_t h = ((uint64_t) (uintptr_t) b >> 4) * 0x9e3779b97f4a7c15ULL;
+  return &dmem__state.shards[h >> (64 - 6)];
+}
+_Static_assert (DMEM_SHARD_COUNT == 64, "shard_of takes 6 bits");
+
+static inline uint64_t
+magic_of (const struct dmem_block *b, uint64_t magic)
+{
+  return magic ^ (uint64_t) (uintptr_t) b;
+}
+
+/* Put B, its header filled in, on its shard.  */
+static void *
+link_block (struct dmem_block *b)
+{
+  b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
+  b->prev = NULL;
+  struct dmem_shard *s = shard_of (b);
+  dmem__lock (&s->lock);
+  b->next = s->first;
+  if (s->first)
+    s->first->prev = b;
+  s->first = b;
+  s->blocks++;
+  s->bytes += b->size;
+  s->allocs++;
+  dmem__unlock (&s->lock);
+  count ((int64_t) b->size, 1);
+  return b + 1;
+}
+
+/* Fill B's header (its pcs already captured) and put it on its shard.  */
+static void *
+track (struct dmem_block *b, size_t size, uint32_t align_pad)
+{
+  b->size = size;
+  b->thread = (uint64_t) pthread_self ();
+  b->tid = (uint32_t) dmem__tid ();
+  b->align_pad = align_pad;
+  return link_block (b);
+}
+
+/* Take B off its shard and mark it freed.  */
+static void
+untrack (struct dmem_block *b)
+{
+  struct dmem_shard *s = shard_of (b);
+  dmem__lock (&s->lock);
+  if (b->prev)
+    b->prev->next = b->next;
+  else
+    s->first = b->next;
+  if (b->next)
+    b->next->prev = b->prev;
+  s->blocks--;
+  s->bytes -= b->size;
+  s->frees++;
+  dmem__unlock (&s->lock);
+  b->magic = magic_of (b, DMEM_FREED_MAGIC);
+  count (-(int64_t) b->size, -1);
+}
+
+/* The header of P if P is a live block we handed out, else NULL.  Reads only
+   memory that is mapped: a foreign pointer at the start of a page may have
+   nothing mapped below it.  */
+static struct dmem_block *
+block_of (void *p)
+{
+  uintptr_t u = (uintptr_t) p;
+  if (u & 15)
+    return NULL;
+  if ((u & 4095) < 8 && !dmem__page_mapped ((void *) (u - 8)))
+    return NULL;
+  struct dmem_block *b = (struct dmem_block *) p - 1;
+  if (likely (b->magic == magic_of (b, DMEM_BLOCK_MAGIC)))
+    return b;
+  if (b->magic == magic_of (b, DMEM_FREED_MAGIC))
+    {
+      /* Passing it on would corrupt the allocator below: stop here.  */
+      struct dmem_line l = { .len = 0 };
+      dmem__put (&l, "dmem: double free or realloc of freed block ");
+      dmem__put_hex (&l, u);
+      dmem__put (&l, "\n");
+      dmem__flush (&l, STDERR_FILENO);
+      abort ();
+    }
+  return NULL;
+}
+
+static void
+release (struct dmem_block *b)
+{
+  untrack (b);
+  next.free ((char *) b - b->align_pad);
+}
+
+/* ---- the allocation API -------------------------------------------------- */
+
+void *
+dmem__malloc (size_t size)
+{
+  if (unlikely (!bind ()))
+    return boot_alloc (size);
+  if (unlikely (size > MAX_REQUEST))
+    {
+      errno = ENOMEM;
+      return NULL;
+    }
+  struct dmem_block *b = next.malloc (size + HDR);
+  if (unlikely (b == NULL))
+    {
+      count_event (DMEM_STAT_FAILED_ALLOCS);
+      return NULL;
+    }
+  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
+  return track (b, size, 0);
+}
+
+void *
+dmem__calloc (size_t n, size_t size)
+{
+  size_t total;
+  if (unlikely (__builtin_mul_overflow (n, size, &total) || total > MAX_REQUEST))
+    {
+      errno = ENOMEM;
+      return NULL;
+    }
+  if (unlikely (!bind ()))
+    return boot_alloc (total); /* the start-up buffer is zeroed */
+  struct dmem_block *b = next.calloc (1, total + HDR);
+  if (unlikely (b == NULL))
+    {
+      count_event (DMEM_STAT_FAILED_ALLOCS);
+      return NULL;
+    }
+  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
+  return track (b, total, 0);
+}
+
+void
+dmem__free (void *p)
+{
+  if (p == NULL || is_boot (p))
+    return;
+  struct dmem_block *b = block_of (p);
+  if (likely (b != NULL))
+    release (b);
+  else
+    {
+      count_event (DMEM_STAT_FOREIGN_FREES);
+      if (bind ())
+        next.free (p);
+    }
+}
+
+void *
+dmem__realloc (void *p, size_t size)
+{
+  if (p == NULL)
+    return dmem__malloc (size);
+  if (size == 0)
+    {
+      /* glibc frees and returns NULL.  */
+      dmem__free (p);
+      return NULL;
+    }
+  if (unlikely (is_boot (p) || !bind ()))
+    {
+      void *q = dmem__malloc (size);
+      if (q && is_boot (p))
+        memcpy (q, p, boot_size (p) < size ? boot_size (p) : size);
+      return q;
+    }
+  struct dmem_block *b = block_of (p);
+  if (b == NULL)
+    return next.realloc (p, size);
+  if (unlikely (size > MAX_REQUEST))
+    {
+      errno = ENOMEM;
+      return NULL;
+    }
+  if (b->align_pad)
+    {
+      /* Keep the header at a fixed distance from the underlying block:
+         move the contents to an ordinary block.  */
+      void *q = dmem__malloc (size);
+      if (q)
+        {
+          memcpy (q, p, b->size < size ? b->size : size);
+          release (b);
+        }
+      return q;
+    }
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+  untrack (b);
+  struct dmem_block *nb = next.realloc (b, size + HDR);
+  if (unlikely (nb == NULL))
+    {
+      /* The old block is untouched: put it back as it was.  */
+      link_block (b);
+      count_event (DMEM_STAT_FAILED_ALLOCS);
+      return NULL;
+    }
+  memcpy (nb->pcs, pcs, sizeof pcs);
+  return track (nb, size, 0);
+}
+
+void *
+dmem__aligned (size_t align, size_t size)
+{
+  if (align <= 16)
+    return dmem__malloc (size);
+  if (unlikely (!bind ()))
+    {
+      errno = ENOMEM; /* never needed by dlsym */
+      return NULL;
+    }
+  /* The user pointer is ALIGNed; the header sits just below it.  */
+  size_t pad = align > HDR ? align : HDR;
+  if (unlikely (size > MAX_REQUEST - pad || align > MAX_REQUEST / 2
+                || pad - HDR > UINT32_MAX))
+    {
+      errno = ENOMEM;
+      return NULL;
+    }
+  void *raw;
+  int err = next.posix_memalign (&raw, align, pad + size);
+  if (unlikely (err != 0))
+    {
+      count_event (DMEM_STAT_FAILED_ALLOCS);
+      errno = err;
+      return NULL;
+    }
+  struct dmem_block *b = (struct dmem_block *) ((char *) raw + pad - HDR);
+  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
+  return track (b, size, (uint32_t) (pad - HDR));
+}
+
+size_t
+dmem__usable_size (void *p)
+{
+  if (p == NULL)
+    return 0;
+  if (is_boot (p))
+    return boot_size (p);
+  if (!bind ())
+    return 0;
+  struct dmem_block *b = block_of (p);
+  if (b == NULL)
+    return next.usable_size (p);
+  return next.usable_size ((char *) b - b->align_pad) - b->align_pad - HDR;
+}
+
+/* ---- start-up, fork, exit --------------------------------------------------- */
+
+static void
+fork_prepare (void)
+{
+  for (int i = 0; i < DMEM_SHARD_COUNT; i++)
+    dmem__lock (&dmem__state.shards[i].lock);
+  dmem__unwind_fork_prepare ();
+}
+
+static void
+fork_parent (void)
+{
+  dmem__unwind_fork_parent ();
+  for (int i = DMEM_SHARD_COUNT - 1; i >= 0; i--)
+    dmem__unlock (&dmem__state.shards[i].lock);
+}
+
+static void
+fork_child (void)
+{
+  /* Only this thread exists in the child: nobody waits on the locks.  */
+  dmem__forget_tid ();
+  dmem__unwind_fork_child ();
+  for (int i = 0; i < DMEM_SHARD_COUNT; i++)
+    dmem__state.shards[i].lock = 0;
+}
+
+/* Registered first, so it runs after the program's own exit handlers.  */
+static void
+at_exit (void)
+{
+  if (dmem__options.stop_at_exit && dmem__options.stop_at_exit == getpid ())
+    {
+      fflush (NULL);
+      raise (SIGSTOP); /* `dmem run` reads the heap now, then continues us */
+    }
+  if (dmem__options.abort_shutdown)
+    {
+      fflush (NULL); /* abort() would drop buffered output */
+      abort ();
+    }
+}
+
+__attribute__ ((constructor)) static void
+dmem_start (void)
+{
+  bind ();
+  dmem__options_read ();
+  pthread_atfork (fork_prepare, fork_parent, fork_child);
+  if (dmem__options.abort_shutdown || dmem__options.stop_at_exit)
+    atexit (at_exit);
+}

@@ -1,0 +1,26 @@
+/* The tracked heap: every block the runtime hands out carries a header and
+   sits on a shard list.  override.c maps the C allocation API onto these.  */
+#ifndef DMEM_HEAP_H
+#define DMEM_HEAP_H
+
+#include <stddef.h>
+#include <malloc.h>
+#include "dmem/format.h"
+#include "prim.h"
+
+/* Each returns what the C function of the same name returns and sets errno
+   the same way; blocks they return are tracked.  */
+DMEM_HIDDEN void *dmem__malloc (size_t size);
+DMEM_HIDDEN void *dmem__calloc (size_t n, size_t size);
+DMEM_HIDDEN void *dmem__realloc (void *p, size_t size);
+DMEM_HIDDEN void dmem__free (void *p);
+/* Aligned allocation.  ALIGN must be a power of two.  */
+DMEM_HIDDEN void *dmem__aligned (size_t align, size_t size);
+DMEM_HIDDEN size_t dmem__usable_size (void *p);
+/* mallinfo2() of the allocator below us.  */
+DMEM_HIDDEN struct mallinfo2 dmem__next_mallinfo2 (void);
+
+/* The runtime's state, named by the descriptor.  */
+DMEM_HIDDEN extern struct dmem_state dmem__state;
+
+#endif

@@ -1,0 +1,99 @@
+/* DMEM_OPTS parsing: a table of options, read once, warnings without malloc.  */
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct dmem_options dmem__options;
+
+enum kind { FLAG, NUMBER };
+
+static const struct option
+{
+  const char *name;
+  enum kind kind;
+  size_t offset;
+} options[] = {
+  { "trace-stderr", FLAG, offsetof (struct dmem_options, trace_stderr) },
+  { "log-allocs", FLAG, offsetof (struct dmem_options, log_allocs) },
+  { "abort-shutdown", FLAG, offsetof (struct dmem_options, abort_shutdown) },
+  { "stop-at-exit", NUMBER, offsetof (struct dmem_options, stop_at_exit) },
+};
+
+static void
+warn (const char *what, const char *opt, size_t len)
+{
+  struct dmem_line l = { .len = 0 };
+  dmem__put (&l, "dmem: ");
+  dmem__put (&l, what);
+  dmem__put (&l, " '");
+  if (len > 100)
+    len = 100;
+  size_t room = sizeof l.buf - l.len;
+  memcpy (l.buf + l.len, opt, len < room ? len : room);
+  l.len += len < room ? len : room;
+  dmem__put (&l, "' in DMEM_OPTS, ignored\n");
+  dmem__flush (&l, STDERR_FILENO);
+}
+
+/* Apply one "name" or "name=value" token of LEN bytes.  */
+static void
+apply (const char *tok, size_t len)
+{
+  const char *eq = memchr (tok, '=', len);
+  size_t name_len = eq ? (size_t) (eq - tok) : len;
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+    {
+      const struct option *o = &options[i];
+      if (strlen (o->name) != name_len || memcmp (o->name, tok, name_len) != 0)
+        continue;
+      char *field = (char *) &dmem__options + o->offset;
+      if (o->kind == FLAG)
+        {
+          if (eq)
+            warn ("option takes no value", tok, len);
+          else
+            *(int *) field = 1;
+          return;
+        }
+      long v = 0;
+      const char *p = eq ? eq + 1 : tok + len;
+      const char *end = tok + len;
+      if (p == end)
+        {
+          warn ("option needs a number", tok, len);
+          return;
+        }
+      for (; p < end; p++)
+        {
+          if (*p < '0' || *p > '9' || v > 100000000000L)
+            {
+              warn ("malformed number in option", tok, len);
+              return;
+            }
+          v = v * 10 + (*p - '0');
+        }
+      *(long *) field = v;
+      return;
+    }
+  warn ("unknown option", tok, len);
+}
+
+void
+dmem__options_read (void)
+{
+  const char *s = getenv ("DMEM_OPTS");
+  if (s == NULL)
+    return;
+  while (*s)
+    {
+      const char *end = strchr (s, ',');
+      size_t len = end ? (size_t) (end - s) : strlen (s);
+      if (len > 0)
+        apply (s, len);
+      s += len;
+      if (*s == ',')
+        s++;
+    }
+}

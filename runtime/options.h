@@ -1,0 +1,22 @@
+/* Runtime options, read once from DMEM_OPTS=opt,opt=value,...  */
+#ifndef DMEM_OPTIONS_H
+#define DMEM_OPTIONS_H
+
+#include "prim.h"
+
+struct dmem_options
+{
+  int trace_stderr;     /* trace-stderr: one line per call on stderr */
+  int log_allocs;       /* log-allocs: accepted; tracking is always on */
+  int abort_shutdown;   /* abort-shutdown: abort() at exit for a core */
+  long stop_at_exit;    /* stop-at-exit=PID: SIGSTOP at exit if we are PID */
+};
+
+DMEM_HIDDEN extern struct dmem_options dmem__options;
+
+/* Parse DMEM_OPTS into dmem__options.  Needs the environment to be set up
+   (call from a constructor, not from the loader's first mallocs).  Unknown
+   or malformed options get one warning line each on stderr and are ignored.  */
+DMEM_HIDDEN void dmem__options_read (void);
+
+#endif

@@ -1,0 +1,128 @@
+/* Primitives: futex lock, cached thread id, page probe, allocation-free output.  */
+#include "prim.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static long
+futex (int *word, int op, int val)
+{
+  return syscall (SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+void
+dmem__lock (int *lock)
+{
+  int c = 0;
+  if (likely (__atomic_compare_exchange_n (lock, &c, 1, 0, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED)))
+    return;
+  /* Contended: mark "waiters" and sleep until the holder wakes us.  */
+  if (c != 2)
+    c = __atomic_exchange_n (lock, 2, __ATOMIC_ACQUIRE);
+  while (c != 0)
+    {
+      futex (lock, FUTEX_WAIT_PRIVATE, 2);
+      c = __atomic_exchange_n (lock, 2, __ATOMIC_ACQUIRE);
+    }
+}
+
+void
+dmem__unlock (int *lock)
+{
+  if (unlikely (__atomic_exchange_n (lock, 0, __ATOMIC_RELEASE) == 2))
+    futex (lock, FUTEX_WAKE_PRIVATE, 1);
+}
+
+int
+dmem__trylock (int *lock)
+{
+  int c = 0;
+  return __atomic_compare_exchange_n (lock, &c, 1, 0, __ATOMIC_ACQUIRE,
+                                      __ATOMIC_RELAXED);
+}
+
+static __thread pid_t cached_tid;
+
+pid_t
+dmem__tid (void)
+{
+  if (unlikely (cached_tid == 0))
+    cached_tid = (pid_t) syscall (SYS_gettid);
+  return cached_tid;
+}
+
+void
+dmem__forget_tid (void)
+{
+  cached_tid = 0;
+}
+
+int
+dmem__page_mapped (const void *addr)
+{
+  unsigned char vec;
+  uintptr_t page = (uintptr_t) addr & ~(uintptr_t) 4095;
+  int saved = errno;
+  int r = mincore ((void *) page, 1, &vec);
+  errno = saved;
+  return r == 0;
+}
+
+void
+dmem__put (struct dmem_line *l, const char *s)
+{
+  size_t n = strlen (s);
+  if (n > sizeof l->buf - l->len)
+    n = sizeof l->buf - l->len;
+  memcpy (l->buf + l->len, s, n);
+  l->len += n;
+}
+
+void
+dmem__put_dec (struct dmem_line *l, uint64_t v)
+{
+  char tmp[24];
+  char *p = tmp + sizeof tmp;
+  *--p = 0;
+  do
+    *--p = '0' + v % 10;
+  while ((v /= 10) != 0);
+  dmem__put (l, p);
+}
+
+void
+dmem__put_hex (struct dmem_line *l, uint64_t v)
+{
+  char tmp[24];
+  char *p = tmp + sizeof tmp;
+  *--p = 0;
+  do
+    *--p = "0123456789abcdef"[v & 15];
+  while ((v >>= 4) != 0);
+  *--p = 'x';
+  *--p = '0';
+  dmem__put (l, p);
+}
+
+void
+dmem__flush (struct dmem_line *l, int fd)
+{
+  int saved = errno;
+  size_t off = 0;
+  while (off < l->len)
+    {
+      ssize_t w = write (fd, l->buf + off, l->len - off);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        break;
+      off += (size_t) w;
+    }
+  l->len = 0;
+  errno = saved;
+}

@@ -1,0 +1,24 @@
+/* Allocation stacks: a fast unwinder over the unwind tables (.eh_frame) that
+   every module carries, so stacks are right through code built without
+   frame pointers.  It never allocates and takes no lock that can block.  */
+#ifndef DMEM_UNWIND_H
+#define DMEM_UNWIND_H
+
+#include <stdint.h>
+#include "prim.h"
+
+/* Store in PCS up to DEPTH return addresses of the current call stack,
+   innermost first, starting at the first frame outside libdmem.so; zero the
+   rest.  Returns how many were stored.  */
+DMEM_HIDDEN int dmem__capture_stack (uint64_t *pcs, int depth);
+
+/* Forget cached unwind rules (a module was unloaded: its addresses may be
+   reused by another).  */
+DMEM_HIDDEN void dmem__unwind_forget (void);
+
+/* fork: keep the rule cache's lock consistent across fork.  */
+DMEM_HIDDEN void dmem__unwind_fork_prepare (void);
+DMEM_HIDDEN void dmem__unwind_fork_parent (void);
+DMEM_HIDDEN void dmem__unwind_fork_child (void);
+
+#endif
