@@ -26,6 +26,10 @@ int
 main (int argc, char **argv)
 {
   const char *mode = argc > 1 ? argv[1] : "";
+  /* Allocated first, so the blocks a damaged link hides are only older
+     ones: the driver's own blocks stay on the walk.  */
+  char *x = malloc (64);
+  keep = x;
   char *a = malloc (512);
   memset (a, 0, 512);
   printf ("hello from the classic driver\n");
@@ -33,16 +37,13 @@ main (int argc, char **argv)
   leak_it ();
   if (strcmp (mode, "corrupt") == 0 || strcmp (mode, "cycle") == 0)
     {
-      /* Two blocks from this call site land on their shards; damage the
-         header of the first one kept.  */
-      char *x = malloc (64), *y = malloc (64);
-      keep = x;
-      uint64_t *hx = (uint64_t *) (x - HEADER_SIZE);
+      /* Damage the header of a block kept alive: its next link.  */
+      uint64_t *hx = (uint64_t *) ((uintptr_t) x - HEADER_SIZE);
+      __asm__ volatile ("" : "+r" (hx));
       if (strcmp (mode, "corrupt") == 0)
-        hx[0] = 0x10;                 /* next -> unreadable address */
+        hx[0] = 0x10;                 /* next -> an unreadable address */
       else
         hx[0] = (uint64_t) hx;        /* next -> itself: a cycle */
-      (void) y;
       printf ("corrupted block %p\n", (void *) hx);
     }
   printf ("bye\n");
