@@ -1,0 +1,197 @@
+/* Internal interfaces of the dmem analyzer: target, heap, reachability, symbols, report.  */
+#ifndef DMEM_ANALYZER_H
+#define DMEM_ANALYZER_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <elfutils/libdwfl.h>
+#include "dmem/format.h"
+
+/* Exit statuses (documented in --help and dmem(1)).  */
+#define DMEM_EXIT_OK 0
+#define DMEM_EXIT_BAD_INPUT 2
+#define DMEM_EXIT_USAGE 64
+
+/* Record a one-line reason why the input cannot be analysed; the caller
+   returns -1 and main prints it.  Always returns -1.  */
+int dmem_fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+const char *dmem_failure (void);
+/* Print a non-fatal warning line on stderr.  */
+void dmem_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* malloc/calloc/realloc that exit(2) with a message when memory runs out.  */
+void *dmem_xmalloc (size_t size);
+void *dmem_xcalloc (size_t n, size_t size);
+void *dmem_xrealloc (void *p, size_t n, size_t size);
+
+/* ---- target.c: a core file or a live process ---- */
+
+/* One mapping of the target: [start, end).  `data` holds the first `avail`
+   bytes (for a core, what the file holds; for a live process, loaded on first
+   use).  Bytes past `avail` were not dumped.  */
+struct dmem_region
+{
+  uint64_t start, end;
+  int writable, readable;
+  const unsigned char *data;
+  uint64_t avail;
+  int loaded;            /* live process: data was read already */
+  unsigned char *owned;  /* live process: buffer to free */
+};
+
+#define DMEM_NREGS 27      /* x86-64 user_regs_struct */
+#define DMEM_REG_RSP 19
+#define DMEM_REG_FS_BASE 21
+
+struct dmem_thread
+{
+  uint32_t tid;
+  uint64_t regs[DMEM_NREGS];
+};
+
+struct dmem_target
+{
+  Dwfl *dwfl;
+  pid_t pid;                 /* live process, or 0 for a core */
+  int fd;                    /* the core file, or /proc/PID/mem */
+  void *map;                 /* the core file mapped read-only */
+  size_t map_size;
+  struct dmem_region *regions;
+  size_t nregions;
+  size_t last_region;        /* lookup cache */
+  struct dmem_thread *threads;
+  size_t nthreads;
+  pid_t *attached;           /* live: threads under ptrace */
+  size_t nattached;
+};
+
+/* Open a core file.  EXECUTABLE (may be NULL) is the main program, SYSROOT
+   (may be NULL) is where the core's files are looked up first.  Returns 0,
+   or -1 after dmem_fail.  */
+int dmem_target_open_core (struct dmem_target *t, const char *path,
+			   const char *executable, const char *sysroot);
+/* Attach to every thread of a live process (stopping it), read its
+   registers and mappings.  Returns 0 or -1 after dmem_fail; on success the
+   process stays stopped until dmem_target_close.  */
+int dmem_target_open_pid (struct dmem_target *t, pid_t pid,
+			  const char *executable, const char *sysroot);
+/* Detach from a live process, release everything.  */
+void dmem_target_close (struct dmem_target *t);
+
+/* Copy LEN bytes at ADDR in the target to BUF.  Returns 0, or -1 if any byte
+   cannot be read (not mapped, not dumped and not in a module file).  */
+int dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len);
+/* A pointer to LEN readable bytes at ADDR: straight into the target's data
+   when they are contiguous there, else copied into BUF (LEN bytes).  NULL if
+   they cannot be read.  */
+const unsigned char *dmem_view (struct dmem_target *t, uint64_t addr,
+				size_t len, void *buf);
+/* The region containing ADDR, or NULL.  */
+struct dmem_region *dmem_region_at (struct dmem_target *t, uint64_t addr);
+/* Make a live-process region's bytes available (no-op for cores).  */
+void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
+
+/* ---- heap.c: the descriptor and the shard walk ---- */
+
+/* One live block, as the index keeps it (24 bytes).  */
+struct dmem_block_ref
+{
+  uint64_t user;       /* user pointer = header address + header size */
+  uint64_t size;       /* requested size */
+  uint32_t stack;      /* index into dmem_heap.stacks */
+  uint32_t tid;        /* allocating thread */
+};
+
+/* Something wrong found by the walk: KIND is a fixed word ("bad-magic",
+   "bad-prev", "cycle", "unreadable", "too-long", "count-mismatch",
+   "bytes-mismatch"), ADDRESS the header or shard concerned, STACK the
+   block's stack or UINT32_MAX.  */
+struct dmem_problem
+{
+  const char *kind;
+  uint64_t address;
+  uint32_t stack;
+  int shard;
+};
+
+struct dmem_heap
+{
+  uint64_t desc[DMEM_DESC_COUNT]; /* the descriptor as read */
+  uint64_t desc_addr;
+  Dwfl_Module *runtime;          /* module defining dmem_descriptor */
+  struct dmem_block_ref *blocks; /* sorted by user address after the walk */
+  size_t nblocks;
+  uint64_t *stacks;              /* nstacks * depth PCs, 0-filled */
+  size_t nstacks, depth;
+  struct dmem_problem *problems;
+  size_t nproblems;
+  uint64_t shard_allocs, shard_frees, shard_blocks, shard_bytes;
+  uint64_t stats[DMEM_STAT_COUNT];
+  int have_stats;
+};
+
+/* Find the descriptor in the target and walk every shard.  Returns 0 (walk
+   problems are recorded, not fatal) or -1 after dmem_fail when the target
+   holds no usable dmem runtime.  */
+int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
+void dmem_heap_free (struct dmem_heap *h);
+/* The PCs of stack S, and how many are non-zero.  */
+const uint64_t *dmem_stack_pcs (const struct dmem_heap *h, uint32_t s,
+				size_t *n);
+/* Order stacks like the readers do: PC tuples compared numerically, a
+   prefix first.  */
+int dmem_stack_cmp (const struct dmem_heap *h, uint32_t a, uint32_t b);
+
+/* ---- reach.c: leaks by reachability ---- */
+
+enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3 };
+
+/* One mark per block of H (in H's order): reachable, leak (direct) or
+   indirect.  Caller frees.  */
+unsigned char *dmem_reach (struct dmem_target *t, const struct dmem_heap *h);
+
+/* ---- symbols.c: PC -> function+offset (file:line) [module] ---- */
+
+struct dmem_frame
+{
+  uint64_t pc;
+  const char *function;  /* NULL when unknown */
+  uint64_t offset;
+  const char *module;    /* NULL when no module holds the PC */
+  const char *file;      /* NULL when no line info */
+  int line;              /* 0 when unknown */
+};
+
+/* Symbolise PC (a return address) with a per-PC cache.  The result lives
+   until dmem_symbols_free.  */
+const struct dmem_frame *dmem_symbolize (Dwfl *dwfl, uint64_t pc);
+void dmem_symbols_free (void);
+
+/* ---- report.c: the subcommands' output ---- */
+
+enum dmem_format { DMEM_TEXT, DMEM_JSON, DMEM_FOLDED };
+
+struct dmem_options
+{
+  enum dmem_format format;
+  int all;                /* stacks: one entry per block */
+  FILE *out;
+};
+
+/* Write N frames of PCS as a JSON array / as indented text lines.  */
+void dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n);
+void dmem_text_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n);
+
+int dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
+			const struct dmem_options *o);
+int dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
+		       const struct dmem_options *o);
+int dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
+		       const struct dmem_options *o);
+int dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
+			  const struct dmem_options *o);
+int dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
+			const struct dmem_options *o);
+
+#endif

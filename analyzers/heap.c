@@ -1,0 +1,389 @@
+/* The runtime's descriptor and the bounded walk of every shard's list of live blocks.  */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dmem.h"
+
+/* Most shards, PCs and header bytes a descriptor may state; anything larger
+   is a corrupted descriptor, not a runtime we know.  */
+#define MAX_SHARDS 4096
+#define MAX_DEPTH 64
+#define MAX_HEADER 4096
+
+struct find_desc
+{
+  const char *want;   /* module name must contain this, or NULL for any */
+  Dwfl_Module *mod;
+  uint64_t addr;
+};
+
+/* dwfl_getmodules callback: look for the descriptor symbol in MOD.  */
+static int
+find_desc_in_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
+		     const char *name, Dwarf_Addr start __attribute__ ((unused)),
+		     void *arg)
+{
+  struct find_desc *f = arg;
+  if (f->want != NULL && (name == NULL || strstr (name, f->want) == NULL))
+    return DWARF_CB_OK;
+  int n = dwfl_module_getsymtab (mod);
+  for (int i = 1; i < n; i++)
+    {
+      GElf_Sym sym;
+      GElf_Addr addr;
+      const char *sname = dwfl_module_getsym_info (mod, i, &sym, &addr,
+						   NULL, NULL, NULL);
+      if (sname != NULL && sym.st_shndx != SHN_UNDEF
+	  && strcmp (sname, DMEM_DESCRIPTOR_SYMBOL) == 0)
+	{
+	  f->mod = mod;
+	  f->addr = addr;
+	  return DWARF_CB_ABORT;
+	}
+    }
+  return DWARF_CB_OK;
+}
+
+/* Check that the layout the descriptor states is one we can read safely.  */
+static int
+check_descriptor (const uint64_t *d)
+{
+  uint64_t hs = d[DMEM_DESC_HEADER_SIZE], depth = d[DMEM_DESC_STACK_DEPTH];
+  if (hs < 16 || hs > MAX_HEADER || depth == 0 || depth > MAX_DEPTH)
+    return dmem_fail ("the dmem descriptor states an impossible header "
+		      "(%" PRIu64 " bytes, %" PRIu64 " PCs)", hs, depth);
+  static const int u64_fields[] = { DMEM_DESC_OFF_NEXT, DMEM_DESC_OFF_PREV,
+    DMEM_DESC_OFF_SIZE, DMEM_DESC_OFF_THREAD, DMEM_DESC_OFF_MAGIC };
+  for (size_t i = 0; i < sizeof u64_fields / sizeof *u64_fields; i++)
+    if (d[u64_fields[i]] > hs - 8)
+      return dmem_fail ("the dmem descriptor states a field outside the "
+			"header");
+  if (d[DMEM_DESC_OFF_TID] > hs - 4 || d[DMEM_DESC_OFF_PCS] > hs
+      || depth * 8 > hs - d[DMEM_DESC_OFF_PCS])
+    return dmem_fail ("the dmem descriptor states a field outside the header");
+  uint64_t ss = d[DMEM_DESC_SHARD_SIZE];
+  if (d[DMEM_DESC_SHARD_COUNT] == 0 || d[DMEM_DESC_SHARD_COUNT] > MAX_SHARDS
+      || ss < 8 || ss > MAX_HEADER)
+    return dmem_fail ("the dmem descriptor states impossible shards");
+  static const int shard_fields[] = { DMEM_DESC_SHARD_OFF_FIRST,
+    DMEM_DESC_SHARD_OFF_BLOCKS, DMEM_DESC_SHARD_OFF_BYTES,
+    DMEM_DESC_SHARD_OFF_ALLOCS, DMEM_DESC_SHARD_OFF_FREES };
+  for (size_t i = 0; i < sizeof shard_fields / sizeof *shard_fields; i++)
+    if (d[shard_fields[i]] > ss - 8)
+      return dmem_fail ("the dmem descriptor states a shard field outside "
+			"the shard");
+  return 0;
+}
+
+/* A set of header addresses, to find a block seen twice (a cycle).  */
+struct addr_set
+{
+  uint64_t *slots;
+  size_t mask, count;
+};
+
+static size_t
+hash_u64 (uint64_t x)
+{
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Insert ADDR (non-zero).  Returns 1 if it was new, 0 if present.  */
+static int
+addr_set_insert (struct addr_set *s, uint64_t addr)
+{
+  if (2 * (s->count + 1) > s->mask + 1)
+    {
+      size_t size = s->slots == NULL ? 1024 : 2 * (s->mask + 1);
+      uint64_t *old = s->slots;
+      size_t old_size = old == NULL ? 0 : s->mask + 1;
+      s->slots = dmem_xcalloc (size, sizeof *s->slots);
+      s->mask = size - 1;
+      s->count = 0;
+      for (size_t i = 0; i < old_size; i++)
+	if (old[i] != 0)
+	  addr_set_insert (s, old[i]);
+      free (old);
+    }
+  for (size_t i = hash_u64 (addr) & s->mask;; i = (i + 1) & s->mask)
+    {
+      if (s->slots[i] == addr)
+	return 0;
+      if (s->slots[i] == 0)
+	{
+	  s->slots[i] = addr;
+	  s->count++;
+	  return 1;
+	}
+    }
+}
+
+/* Interning of stacks: equal PC tuples share one index.  */
+struct stack_table
+{
+  uint32_t *slots;   /* stack index + 1, 0 = empty */
+  size_t mask;
+};
+
+static size_t
+hash_pcs (const uint64_t *pcs, size_t depth)
+{
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (size_t i = 0; i < depth; i++)
+    h = hash_u64 (h ^ pcs[i]) + i;
+  return h;
+}
+
+/* The index of stack PCS (DEPTH words) in H, added if new.  */
+static uint32_t
+intern_stack (struct dmem_heap *h, struct stack_table *st, const uint64_t *pcs)
+{
+  size_t depth = h->depth;
+  if (2 * (h->nstacks + 1) > st->mask + 1)
+    {
+      size_t size = st->slots == NULL ? 1024 : 2 * (st->mask + 1);
+      free (st->slots);
+      st->slots = dmem_xcalloc (size, sizeof *st->slots);
+      st->mask = size - 1;
+      for (size_t s = 0; s < h->nstacks; s++)
+	{
+	  size_t i = hash_pcs (h->stacks + s * depth, depth) & st->mask;
+	  while (st->slots[i] != 0)
+	    i = (i + 1) & st->mask;
+	  st->slots[i] = s + 1;
+	}
+    }
+  size_t i = hash_pcs (pcs, depth) & st->mask;
+  for (; st->slots[i] != 0; i = (i + 1) & st->mask)
+    if (memcmp (h->stacks + (st->slots[i] - 1) * depth, pcs,
+		depth * 8) == 0)
+      return st->slots[i] - 1;
+  if ((h->nstacks & (h->nstacks - 1)) == 0)
+    h->stacks = dmem_xrealloc (h->stacks, h->nstacks ? 2 * h->nstacks : 1,
+			       depth * 8);
+  memcpy (h->stacks + h->nstacks * depth, pcs, depth * 8);
+  st->slots[i] = h->nstacks + 1;
+  return h->nstacks++;
+}
+
+static void
+add_problem (struct dmem_heap *h, const char *kind, uint64_t address,
+	     uint32_t stack, int shard)
+{
+  if ((h->nproblems & (h->nproblems - 1)) == 0)
+    h->problems = dmem_xrealloc (h->problems,
+				 h->nproblems ? 2 * h->nproblems : 1,
+				 sizeof *h->problems);
+  h->problems[h->nproblems++] = (struct dmem_problem) { kind, address, stack,
+							 shard };
+}
+
+static uint64_t
+get_u64 (const unsigned char *p, uint64_t off)
+{
+  uint64_t v;
+  memcpy (&v, p + off, 8);
+  return v;
+}
+
+static uint32_t
+get_u32 (const unsigned char *p, uint64_t off)
+{
+  uint32_t v;
+  memcpy (&v, p + off, 4);
+  return v;
+}
+
+/* Walk shard I (its bytes in SHARD) and append its blocks to H.  */
+static void
+walk_shard (struct dmem_target *t, struct dmem_heap *h, int i,
+	    uint64_t shard_addr, const unsigned char *shard,
+	    struct addr_set *seen, struct stack_table *st)
+{
+  const uint64_t *d = h->desc;
+  uint64_t hs = d[DMEM_DESC_HEADER_SIZE];
+  uint64_t counted = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BLOCKS]);
+  uint64_t counted_bytes = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BYTES]);
+  h->shard_blocks += counted;
+  h->shard_bytes += counted_bytes;
+  h->shard_allocs += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_ALLOCS]);
+  h->shard_frees += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FREES]);
+  uint64_t limit = counted > UINT64_MAX - 1000 ? UINT64_MAX : counted + 1000;
+  uint64_t addr = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FIRST]);
+  uint64_t prev = 0, walked = 0, bytes = 0;
+  unsigned char buf[MAX_HEADER];
+  uint64_t pcs[MAX_DEPTH];
+  const char *problem = NULL;
+  uint32_t stack = UINT32_MAX;
+  for (; addr != 0; prev = addr, addr = get_u64 (buf, d[DMEM_DESC_OFF_NEXT]))
+    {
+      stack = UINT32_MAX;
+      if (walked >= limit)
+	{
+	  problem = "too-long";
+	  break;
+	}
+      const unsigned char *hdr = dmem_view (t, addr, hs, buf);
+      if (hdr == NULL)
+	{
+	  problem = "unreadable";
+	  break;
+	}
+      if (hdr != buf)
+	memcpy (buf, hdr, hs);
+      uint64_t magic = get_u64 (buf, d[DMEM_DESC_OFF_MAGIC]);
+      if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
+	{
+	  problem = magic == (d[DMEM_DESC_FREED_MAGIC] ^ addr)
+		    ? "freed-block" : "bad-magic";
+	  break;
+	}
+      memcpy (pcs, buf + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      size_t n = 0;
+      while (n < h->depth && pcs[n] != 0)
+	n++;
+      memset (pcs + n, 0, (h->depth - n) * 8);
+      stack = intern_stack (h, st, pcs);
+      if (get_u64 (buf, d[DMEM_DESC_OFF_PREV]) != prev)
+	{
+	  problem = "bad-prev";
+	  break;
+	}
+      uint64_t size = get_u64 (buf, d[DMEM_DESC_OFF_SIZE]);
+      struct dmem_region *r = dmem_region_at (t, addr);
+      if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
+	  || size > r->end - (addr + hs))
+	{
+	  problem = "bad-size";
+	  break;
+	}
+      if (!addr_set_insert (seen, addr))
+	{
+	  problem = "cycle";
+	  break;
+	}
+      if ((h->nblocks & (h->nblocks - 1)) == 0)
+	h->blocks = dmem_xrealloc (h->blocks, h->nblocks ? 2 * h->nblocks : 1,
+				   sizeof *h->blocks);
+      h->blocks[h->nblocks++] = (struct dmem_block_ref) {
+	addr + hs, size, stack, get_u32 (buf, d[DMEM_DESC_OFF_TID]) };
+      walked++;
+      bytes += size;
+    }
+  if (problem != NULL)
+    {
+      add_problem (h, problem, addr, stack, i);
+      dmem_warn ("shard %d: %s block at 0x%" PRIx64 "; the rest of this "
+		 "shard is skipped", i, problem, addr);
+    }
+  else if (walked != counted)
+    add_problem (h, "count-mismatch", shard_addr, UINT32_MAX, i);
+  else if (bytes != counted_bytes)
+    add_problem (h, "bytes-mismatch", shard_addr, UINT32_MAX, i);
+}
+
+static int
+block_cmp (const void *a, const void *b)
+{
+  const struct dmem_block_ref *x = a, *y = b;
+  return x->user < y->user ? -1 : x->user > y->user;
+}
+
+int
+dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
+{
+  memset (h, 0, sizeof *h);
+  struct find_desc f = { "dmem", NULL, 0 };
+  dwfl_getmodules (t->dwfl, find_desc_in_module, &f, 0);
+  if (f.mod == NULL)
+    {
+      f.want = NULL;
+      dwfl_getmodules (t->dwfl, find_desc_in_module, &f, 0);
+    }
+  if (f.mod == NULL)
+    return dmem_fail ("no dmem runtime in the target (no symbol %s in any "
+		      "module)", DMEM_DESCRIPTOR_SYMBOL);
+  h->runtime = f.mod;
+  h->desc_addr = f.addr;
+  uint64_t *d = h->desc;
+  if (dmem_read (t, f.addr, d, 3 * 8) != 0)
+    return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
+		      f.addr);
+  if (d[DMEM_DESC_MAGIC] != DMEM_DESCRIPTOR_MAGIC)
+    return dmem_fail ("the dmem descriptor at 0x%" PRIx64 " has a bad magic",
+		      f.addr);
+  if (d[DMEM_DESC_VERSION] < DMEM_FORMAT_VERSION
+      || d[DMEM_DESC_FIELDS] < DMEM_DESC_COUNT)
+    return dmem_fail ("the dmem descriptor is version %" PRIu64 " with %"
+		      PRIu64 " fields; this dmem reads version %d with %d",
+		      d[DMEM_DESC_VERSION], d[DMEM_DESC_FIELDS],
+		      DMEM_FORMAT_VERSION, DMEM_DESC_COUNT);
+  if (dmem_read (t, f.addr, d, sizeof h->desc) != 0)
+    return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
+		      f.addr);
+  if (check_descriptor (d) != 0)
+    return -1;
+  h->depth = d[DMEM_DESC_STACK_DEPTH];
+
+  uint64_t nshards = d[DMEM_DESC_SHARD_COUNT], ss = d[DMEM_DESC_SHARD_SIZE];
+  unsigned char *shards = dmem_xmalloc (nshards * ss);
+  if (dmem_read (t, d[DMEM_DESC_SHARDS], shards, nshards * ss) != 0)
+    {
+      free (shards);
+      return dmem_fail ("cannot read the dmem shards at 0x%" PRIx64,
+			d[DMEM_DESC_SHARDS]);
+    }
+  struct addr_set seen = { NULL, 0, 0 };
+  struct stack_table st = { NULL, 0 };
+  for (uint64_t i = 0; i < nshards; i++)
+    walk_shard (t, h, i, d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss,
+		&seen, &st);
+  free (shards);
+  free (seen.slots);
+  free (st.slots);
+  qsort (h->blocks, h->nblocks, sizeof *h->blocks, block_cmp);
+
+  size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
+		  ? d[DMEM_DESC_STAT_COUNT] : DMEM_STAT_COUNT;
+  h->have_stats = dmem_read (t, d[DMEM_DESC_STATS], h->stats,
+			     nstats * 8) == 0;
+  return 0;
+}
+
+void
+dmem_heap_free (struct dmem_heap *h)
+{
+  free (h->blocks);
+  free (h->stacks);
+  free (h->problems);
+  memset (h, 0, sizeof *h);
+}
+
+const uint64_t *
+dmem_stack_pcs (const struct dmem_heap *h, uint32_t s, size_t *n)
+{
+  const uint64_t *pcs = h->stacks + (size_t) s * h->depth;
+  size_t i = 0;
+  while (i < h->depth && pcs[i] != 0)
+    i++;
+  *n = i;
+  return pcs;
+}
+
+int
+dmem_stack_cmp (const struct dmem_heap *h, uint32_t a, uint32_t b)
+{
+  if (a == b)
+    return 0;
+  const uint64_t *x = h->stacks + (size_t) a * h->depth;
+  const uint64_t *y = h->stacks + (size_t) b * h->depth;
+  /* Zero-filled: a shorter tuple compares below any longer one sharing its
+     prefix, as PCs are non-zero.  */
+  for (size_t i = 0; i < h->depth; i++)
+    if (x[i] != y[i])
+      return x[i] < y[i] ? -1 : 1;
+  return 0;
+}

@@ -1,0 +1,243 @@
+/* Leaks by conservative reachability: roots, flood through blocks, direct vs indirect.
+
+   Roots (what a running program can still reach without a pointer from the
+   heap): every thread's general registers; its stack from sp-128 (the
+   x86-64 red zone) to the end of the mapping holding sp; the whole mapping
+   holding its fs_base (TLS and the thread control block); and every
+   writable PT_LOAD segment (.data, .bss) of every loaded module, except the
+   runtime's own state, whose list links would otherwise make every block
+   reachable.  Aligned 8-byte words only; a word anywhere inside a block's
+   user part (an interior pointer) keeps it reachable.  */
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dmem.h"
+
+struct reach
+{
+  struct dmem_target *t;
+  const struct dmem_heap *h;
+  unsigned char *mark;
+  uint32_t *work;          /* blocks marked but not yet scanned */
+  size_t nwork;
+  uint64_t lo, hi;         /* every user part lies in [lo, hi) */
+  unsigned shift;          /* bucket = (v - lo) >> shift */
+  uint32_t *bucket;        /* first block whose user >= bucket start */
+  size_t nbuckets;
+  unsigned char set_to;    /* mark given to blocks found by this flood */
+  size_t leader;           /* the direct leak being flooded, or SIZE_MAX */
+};
+
+/* Index the sorted blocks by address buckets so a word is resolved with a
+   short binary search.  */
+static void
+build_index (struct reach *r)
+{
+  const struct dmem_heap *h = r->h;
+  r->lo = h->blocks[0].user;
+  r->hi = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      uint64_t end = h->blocks[i].user + (h->blocks[i].size ? h->blocks[i].size : 1);
+      if (end > r->hi)
+	r->hi = end;
+    }
+  r->shift = 12;
+  while (((r->hi - r->lo) >> r->shift) > 2 * h->nblocks + 65536)
+    r->shift++;
+  r->nbuckets = ((r->hi - r->lo) >> r->shift) + 2;
+  r->bucket = dmem_xmalloc (r->nbuckets * sizeof *r->bucket);
+  size_t i = 0;
+  for (size_t b = 0; b < r->nbuckets; b++)
+    {
+      uint64_t start = r->lo + ((uint64_t) b << r->shift);
+      while (i < h->nblocks && h->blocks[i].user < start)
+	i++;
+      r->bucket[b] = i;
+    }
+}
+
+/* The block whose user part holds V, or SIZE_MAX.  */
+static inline size_t
+find_block (const struct reach *r, uint64_t v)
+{
+  if (v < r->lo || v >= r->hi)
+    return SIZE_MAX;
+  size_t b = (v - r->lo) >> r->shift;
+  /* Candidates: blocks starting in V's bucket up to V, or the last one
+     starting before it (it may extend into the bucket).  */
+  size_t lo = r->bucket[b] ? r->bucket[b] - 1 : 0, hi = r->bucket[b + 1];
+  const struct dmem_block_ref *bl = r->h->blocks;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (bl[mid].user <= v)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  if (lo == 0)
+    return SIZE_MAX;
+  const struct dmem_block_ref *c = &bl[lo - 1];
+  if (v - c->user < c->size || (c->size == 0 && v == c->user))
+    return lo - 1;
+  return SIZE_MAX;
+}
+
+/* Mark what word V points to, queueing it for a scan.  */
+static inline void
+visit (struct reach *r, uint64_t v)
+{
+  size_t i = find_block (r, v);
+  if (i == SIZE_MAX || i == r->leader)
+    return;
+  unsigned char m = r->mark[i];
+  if (m == 0 || (r->set_to == DMEM_INDIRECT && m == DMEM_LEAK))
+    {
+      r->mark[i] = r->set_to;
+      r->work[r->nwork++] = i;
+    }
+}
+
+/* Scan the aligned words of [START, END) in the target.  */
+static void
+scan_range (struct reach *r, uint64_t start, uint64_t end)
+{
+  struct dmem_target *t = r->t;
+  start = (start + 7) & ~(uint64_t) 7;
+  while (start < end && end - start >= 8)
+    {
+      struct dmem_region *reg = dmem_region_at (t, start);
+      if (reg == NULL)
+	{
+	  /* Skip to the next region after START.  */
+	  size_t lo = 0, hi = t->nregions;
+	  while (lo < hi)
+	    {
+	      size_t mid = lo + (hi - lo) / 2;
+	      if (t->regions[mid].start <= start)
+		lo = mid + 1;
+	      else
+		hi = mid;
+	    }
+	  if (lo == t->nregions)
+	    return;
+	  start = (t->regions[lo].start + 7) & ~(uint64_t) 7;
+	  continue;
+	}
+      dmem_region_load (t, reg);
+      uint64_t stop = end < reg->end ? end : reg->end;
+      uint64_t have = reg->start + reg->avail;
+      if (start < have)
+	{
+	  uint64_t last = stop < have ? stop : have;
+	  const unsigned char *p = reg->data + (start - reg->start);
+	  size_t n = (last - start) / 8;
+	  for (size_t k = 0; k < n; k++)
+	    {
+	      uint64_t v;
+	      memcpy (&v, p + 8 * k, 8);
+	      if (v - r->lo < r->hi - r->lo)
+		visit (r, v);
+	    }
+	}
+      start = (stop + 7) & ~(uint64_t) 7;
+    }
+}
+
+/* Scan the user part of every queued block until the queue is empty.  */
+static void
+flood (struct reach *r)
+{
+  while (r->nwork > 0)
+    {
+      const struct dmem_block_ref *b = &r->h->blocks[r->work[--r->nwork]];
+      scan_range (r, b->user, b->user + b->size);
+    }
+}
+
+/* Scan [START, END) minus the runtime's state [S0, S1).  */
+static void
+scan_except (struct reach *r, uint64_t start, uint64_t end, uint64_t s0,
+	     uint64_t s1)
+{
+  if (s1 <= start || s0 >= end)
+    scan_range (r, start, end);
+  else
+    {
+      if (start < s0)
+	scan_range (r, start, s0);
+      if (s1 < end)
+	scan_range (r, s1, end);
+    }
+}
+
+/* dwfl_getmodules callback: scan the writable PT_LOAD segments of MOD.  */
+static int
+scan_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
+	     const char *name __attribute__ ((unused)),
+	     Dwarf_Addr start __attribute__ ((unused)), void *arg)
+{
+  struct reach *r = arg;
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf (mod, &bias);
+  size_t nphdr;
+  if (elf == NULL || elf_getphdrnum (elf, &nphdr) != 0)
+    return DWARF_CB_OK;
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_LOAD
+	  || !(phdr.p_flags & PF_W))
+	continue;
+      uint64_t s = phdr.p_vaddr + bias;
+      scan_except (r, s, s + phdr.p_memsz, r->h->desc[DMEM_DESC_STATE_START],
+		   r->h->desc[DMEM_DESC_STATE_END]);
+    }
+  return DWARF_CB_OK;
+}
+
+unsigned char *
+dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
+{
+  struct reach r = { .t = t, .h = h, .set_to = DMEM_REACHABLE,
+		     .leader = SIZE_MAX };
+  r.mark = dmem_xcalloc (h->nblocks + 1, 1);
+  if (h->nblocks == 0)
+    return r.mark;
+  r.work = dmem_xmalloc (h->nblocks * sizeof *r.work);
+  build_index (&r);
+
+  for (size_t i = 0; i < t->nthreads; i++)
+    {
+      const struct dmem_thread *th = &t->threads[i];
+      for (int k = 0; k < DMEM_NREGS; k++)
+	visit (&r, th->regs[k]);
+      uint64_t sp = th->regs[DMEM_REG_RSP];
+      struct dmem_region *stack = dmem_region_at (t, sp);
+      if (stack != NULL)
+	scan_range (&r, sp - stack->start > 128 ? sp - 128 : stack->start,
+		    stack->end);
+      struct dmem_region *tls = dmem_region_at (t, th->regs[DMEM_REG_FS_BASE]);
+      if (tls != NULL)
+	scan_range (&r, tls->start, tls->end);
+      flood (&r);
+    }
+  dwfl_getmodules (t->dwfl, scan_module, &r, 0);
+  flood (&r);
+
+  /* Unreachable blocks in address order: each not yet found from an
+     earlier leak is a direct leak; what it reaches is indirect.  */
+  r.set_to = DMEM_INDIRECT;
+  for (size_t i = 0; i < h->nblocks; i++)
+    if (r.mark[i] == 0)
+      {
+	r.mark[i] = DMEM_LEAK;
+	r.leader = i;
+	r.work[r.nwork++] = i;
+	flood (&r);
+      }
+  free (r.work);
+  free (r.bucket);
+  return r.mark;
+}

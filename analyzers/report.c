@@ -1,0 +1,505 @@
+/* The subcommands' reports: grouping by stack, and text, JSON and folded output.  */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dmem.h"
+
+/* Group kinds: the block marks of reach.c, plus live.  */
+#define KIND_LIVE 0
+
+static const char *
+kind_name (int kind)
+{
+  return kind == DMEM_LEAK ? "leak" : kind == DMEM_INDIRECT ? "indirect"
+	 : kind == DMEM_REACHABLE ? "reachable" : "live";
+}
+
+static const char *
+kind_text (int kind)
+{
+  return kind == DMEM_INDIRECT ? "indirect leak" : kind_name (kind);
+}
+
+/* Write S as a JSON string (or null).  */
+static void
+json_str (FILE *out, const char *s)
+{
+  if (s == NULL)
+    {
+      fputs ("null", out);
+      return;
+    }
+  putc ('"', out);
+  for (; *s; s++)
+    {
+      unsigned char c = *s;
+      if (c == '"' || c == '\\')
+	fprintf (out, "\\%c", c);
+      else if (c < 0x20)
+	fprintf (out, "\\u%04x", c);
+      else
+	putc (c, out);
+    }
+  putc ('"', out);
+}
+
+/* Write the frames of stack S (UINT32_MAX: none) in JSON or text.  */
+static void
+json_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
+{
+  size_t n = 0;
+  const uint64_t *pcs = s == UINT32_MAX ? NULL : dmem_stack_pcs (h, s, &n);
+  dmem_json_frames (out, dwfl, pcs, n);
+}
+
+static void
+text_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
+{
+  size_t n = 0;
+  const uint64_t *pcs = s == UINT32_MAX ? NULL : dmem_stack_pcs (h, s, &n);
+  dmem_text_frames (out, dwfl, pcs, n);
+}
+
+static const char *
+basename_of (const char *path)
+{
+  const char *s = strrchr (path, '/');
+  return s ? s + 1 : path;
+}
+
+void
+dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
+{
+  putc ('[', out);
+  for (size_t i = 0; i < n; i++)
+    {
+      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
+      fprintf (out, "%s{\"pc\": \"0x%" PRIx64 "\", \"function\": ",
+	       i ? ", " : "", f->pc);
+      json_str (out, f->function);
+      if (f->function != NULL)
+	fprintf (out, ", \"offset\": %" PRIu64, f->offset);
+      else
+	fputs (", \"offset\": null", out);
+      fputs (", \"module\": ", out);
+      json_str (out, f->module);
+      fputs (", \"file\": ", out);
+      json_str (out, f->file);
+      if (f->file != NULL)
+	fprintf (out, ", \"line\": %d}", f->line);
+      else
+	fputs (", \"line\": null}", out);
+    }
+  putc (']', out);
+}
+
+void
+dmem_text_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
+      fprintf (out, "    #%zu ", i);
+      if (f->function != NULL)
+	fprintf (out, "%s+0x%" PRIx64, f->function, f->offset);
+      else
+	fprintf (out, "0x%" PRIx64, f->pc);
+      if (f->file != NULL)
+	fprintf (out, " (%s:%d)", f->file, f->line);
+      if (f->module != NULL)
+	fprintf (out, " [%s]", basename_of (f->module));
+      putc ('\n', out);
+    }
+}
+
+/* Write stack S as one flame-graph line (outermost frame first) of VALUE.  */
+static void
+folded_line (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s,
+	     const char *root, uint64_t value)
+{
+  size_t n;
+  const uint64_t *pcs = dmem_stack_pcs (h, s, &n);
+  if (root != NULL)
+    fprintf (out, "%s%s", root, n ? ";" : "");
+  for (size_t i = n; i-- > 0;)
+    {
+      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
+      if (f->function != NULL)
+	fputs (f->function, out);
+      else
+	fprintf (out, "0x%" PRIx64, f->pc);
+      if (i)
+	putc (';', out);
+    }
+  if (n == 0 && root == NULL)
+    fputs ("[unknown]", out);
+  fprintf (out, " %" PRIu64 "\n", value);
+}
+
+/* Blocks of one kind with one stack.  */
+struct group
+{
+  int kind;
+  uint32_t stack;
+  uint64_t count, bytes;
+  size_t first, n;   /* their range in the sorted block list */
+};
+
+struct sort_ctx
+{
+  const struct dmem_heap *h;
+  const unsigned char *kinds;  /* per block, or NULL: all live */
+};
+
+static int
+block_order (const void *a, const void *b, void *arg)
+{
+  const struct sort_ctx *c = arg;
+  uint32_t i = *(const uint32_t *) a, j = *(const uint32_t *) b;
+  const struct dmem_block_ref *x = &c->h->blocks[i], *y = &c->h->blocks[j];
+  int ki = c->kinds ? c->kinds[i] : KIND_LIVE;
+  int kj = c->kinds ? c->kinds[j] : KIND_LIVE;
+  if (ki != kj)
+    return ki - kj;
+  if (x->stack != y->stack)
+    return x->stack < y->stack ? -1 : 1;
+  if (x->tid != y->tid)
+    return x->tid < y->tid ? -1 : 1;
+  return i < j ? -1 : i > j;
+}
+
+static int
+group_order (const void *a, const void *b, void *arg)
+{
+  const struct group *x = a, *y = b;
+  if (x->bytes != y->bytes)
+    return x->bytes > y->bytes ? -1 : 1;
+  if (x->count != y->count)
+    return x->count > y->count ? -1 : 1;
+  int c = dmem_stack_cmp (arg, x->stack, y->stack);
+  return c ? c : x->kind - y->kind;
+}
+
+/* Group the N blocks in IDX (sorted here) by kind and stack, in report
+   order.  Returns the groups; *NGROUPS is set.  */
+static struct group *
+make_groups (const struct dmem_heap *h, const unsigned char *kinds,
+	     uint32_t *idx, size_t n, size_t *ngroups)
+{
+  struct sort_ctx c = { h, kinds };
+  qsort_r (idx, n, sizeof *idx, block_order, &c);
+  struct group *g = dmem_xmalloc ((n ? n : 1) * sizeof *g);
+  size_t ng = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      const struct dmem_block_ref *b = &h->blocks[idx[i]];
+      int kind = kinds ? kinds[idx[i]] : KIND_LIVE;
+      if (ng == 0 || g[ng - 1].kind != kind || g[ng - 1].stack != b->stack)
+	g[ng++] = (struct group) { kind, b->stack, 0, 0, i, 0 };
+      g[ng - 1].count++;
+      g[ng - 1].bytes += b->size;
+      g[ng - 1].n++;
+    }
+  qsort_r (g, ng, sizeof *g, group_order, (void *) h);
+  *ngroups = ng;
+  return g;
+}
+
+/* Write the sorted unique threads of group G, JSON or text style.  */
+static void
+group_threads (FILE *out, const struct dmem_heap *h, const uint32_t *idx,
+	       const struct group *g, const char *sep)
+{
+  uint32_t last = 0;
+  int any = 0;
+  for (size_t i = g->first; i < g->first + g->n; i++)
+    {
+      uint32_t tid = h->blocks[idx[i]].tid;
+      if (any && tid == last)
+	continue;
+      fprintf (out, "%s%" PRIu32, any ? sep : "", tid);
+      last = tid;
+      any = 1;
+    }
+}
+
+/* Write the groups in OPTIONS' format.  */
+static void
+print_groups (struct dmem_target *t, const struct dmem_heap *h,
+	      const struct group *g, size_t ng, const uint32_t *idx,
+	      const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  for (size_t k = 0; k < ng; k++)
+    {
+      if (o->format == DMEM_JSON)
+	{
+	  fprintf (out, "%s\n    {\"kind\": \"%s\", \"count\": %" PRIu64
+		   ", \"bytes\": %" PRIu64 ", \"threads\": [",
+		   k ? "," : "", kind_name (g[k].kind), g[k].count,
+		   g[k].bytes);
+	  group_threads (out, h, idx, &g[k], ", ");
+	  fputs ("], \"frames\": ", out);
+	  json_frames (out, t->dwfl, h, g[k].stack);
+	  putc ('}', out);
+	}
+      else if (o->format == DMEM_FOLDED)
+	folded_line (out, t->dwfl, h, g[k].stack,
+		     g[k].kind == KIND_LIVE ? NULL : kind_name (g[k].kind),
+		     g[k].bytes);
+      else
+	{
+	  fprintf (out, "%" PRIu64 " bytes in %" PRIu64 " blocks (%s) from "
+		   "threads ", g[k].bytes, g[k].count, kind_text (g[k].kind));
+	  group_threads (out, h, idx, &g[k], ",");
+	  fputs (":\n", out);
+	  text_frames (out, t->dwfl, h, g[k].stack);
+	  putc ('\n', out);
+	}
+    }
+}
+
+/* stacks --all: one entry per block, in address order.  */
+static void
+print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
+		  const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      const struct dmem_block_ref *b = &h->blocks[i];
+      if (o->format == DMEM_JSON)
+	{
+	  fprintf (out, "%s\n    {\"kind\": \"live\", \"address\": \"0x%" PRIx64
+		   "\", \"count\": 1, \"bytes\": %" PRIu64 ", \"threads\": [%"
+		   PRIu32 "], \"frames\": ", i ? "," : "", b->user, b->size,
+		   b->tid);
+	  json_frames (out, t->dwfl, h, b->stack);
+	  putc ('}', out);
+	}
+      else if (o->format == DMEM_FOLDED)
+	folded_line (out, t->dwfl, h, b->stack, NULL, b->size);
+      else
+	{
+	  fprintf (out, "%" PRIu64 " bytes at 0x%" PRIx64 " (live) from "
+		   "thread %" PRIu32 ":\n", b->size, b->user, b->tid);
+	  text_frames (out, t->dwfl, h, b->stack);
+	  putc ('\n', out);
+	}
+    }
+}
+
+int
+dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
+		    const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    bytes += h->blocks[i].size;
+  if (o->format == DMEM_JSON)
+    fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
+	     PRIu64 "},\n  \"groups\": [", h->nblocks, bytes);
+  if (o->all)
+    print_all_blocks (t, h, o);
+  else
+    {
+      uint32_t *idx = dmem_xmalloc ((h->nblocks + 1) * sizeof *idx);
+      for (size_t i = 0; i < h->nblocks; i++)
+	idx[i] = i;
+      size_t ng;
+      struct group *g = make_groups (h, NULL, idx, h->nblocks, &ng);
+      print_groups (t, h, g, ng, idx, o);
+      free (g);
+      free (idx);
+    }
+  if (o->format == DMEM_JSON)
+    fputs ("]}\n", out);
+  else if (o->format == DMEM_TEXT)
+    fprintf (out, "SUMMARY: %" PRIu64 " bytes live in %zu blocks\n", bytes,
+	     h->nblocks);
+  return 0;
+}
+
+int
+dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
+		   const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  unsigned char *mark = dmem_reach (t, h);
+  uint64_t n[4] = { 0 }, bytes[4] = { 0 };
+  uint32_t *idx = dmem_xmalloc ((h->nblocks + 1) * sizeof *idx);
+  size_t nleak = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      n[mark[i]]++;
+      bytes[mark[i]] += h->blocks[i].size;
+      if (mark[i] != DMEM_REACHABLE)
+	idx[nleak++] = i;
+    }
+  uint64_t live_bytes = bytes[1] + bytes[2] + bytes[3];
+  size_t ng;
+  struct group *g = make_groups (h, mark, idx, nleak, &ng);
+  if (o->format == DMEM_JSON)
+    fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
+	     PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"leaked_bytes\": %"
+	     PRIu64 ", \"indirect_blocks\": %" PRIu64 ", \"indirect_bytes\": %"
+	     PRIu64 ", \"reachable_blocks\": %" PRIu64 ", \"reachable_bytes\": %"
+	     PRIu64 "},\n  \"groups\": [", h->nblocks, live_bytes,
+	     n[DMEM_LEAK], bytes[DMEM_LEAK], n[DMEM_INDIRECT],
+	     bytes[DMEM_INDIRECT], n[DMEM_REACHABLE], bytes[DMEM_REACHABLE]);
+  print_groups (t, h, g, ng, idx, o);
+  if (o->format == DMEM_JSON)
+    fputs ("]}\n", out);
+  else if (o->format == DMEM_TEXT)
+    fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
+	     " blocks, %" PRIu64 " bytes in %" PRIu64 " blocks indirectly; %"
+	     PRIu64 " bytes in %" PRIu64 " blocks still reachable\n",
+	     bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
+	     n[DMEM_INDIRECT], bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
+  free (g);
+  free (idx);
+  free (mark);
+  return 0;
+}
+
+struct thread_total
+{
+  uint32_t tid;
+  uint64_t blocks, bytes;
+};
+
+static int
+tid_order (const void *a, const void *b)
+{
+  const struct thread_total *x = a, *y = b;
+  return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+static int
+thread_total_order (const void *a, const void *b)
+{
+  const struct thread_total *x = a, *y = b;
+  if (x->bytes != y->bytes)
+    return x->bytes > y->bytes ? -1 : 1;
+  return tid_order (a, b);
+}
+
+int
+dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
+		   struct dmem_heap *h, const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  /* Per thread: sort (tid, size) pairs by tid, then merge.  */
+  struct thread_total *th = dmem_xmalloc ((h->nblocks + 1) * sizeof *th);
+  uint64_t hist_blocks[65] = { 0 }, hist_bytes[65] = { 0 }, bytes = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      uint64_t size = h->blocks[i].size;
+      th[i] = (struct thread_total) { h->blocks[i].tid, 1, size };
+      int c = size == 0 ? 0 : 64 - __builtin_clzll (size);
+      hist_blocks[c]++;
+      hist_bytes[c] += size;
+      bytes += size;
+    }
+  qsort (th, h->nblocks, sizeof *th, tid_order);
+  size_t nth = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    if (nth > 0 && th[nth - 1].tid == th[i].tid)
+      {
+	th[nth - 1].blocks++;
+	th[nth - 1].bytes += th[i].bytes;
+      }
+    else
+      th[nth++] = th[i];
+  qsort (th, nth, sizeof *th, thread_total_order);
+  const uint64_t *s = h->stats;
+  if (o->format == DMEM_JSON)
+    {
+      fprintf (out, "{\"live_blocks\": %zu, \"live_bytes\": %" PRIu64
+	       ", \"peak_bytes\": %" PRIu64 ", \"peak_blocks\": %" PRIu64
+	       ", \"total_allocs\": %" PRIu64 ", \"total_frees\": %" PRIu64
+	       ", \"total_bytes\": %" PRIu64 ", \"foreign_frees\": %" PRIu64
+	       ", \"failed_allocs\": %" PRIu64 ",\n  \"threads\": [",
+	       h->nblocks, bytes, s[DMEM_STAT_PEAK_BYTES],
+	       s[DMEM_STAT_PEAK_BLOCKS], h->shard_allocs, h->shard_frees,
+	       s[DMEM_STAT_TOTAL_BYTES], s[DMEM_STAT_FOREIGN_FREES],
+	       s[DMEM_STAT_FAILED_ALLOCS]);
+      for (size_t i = 0; i < nth; i++)
+	fprintf (out, "%s{\"tid\": %" PRIu32 ", \"blocks\": %" PRIu64
+		 ", \"bytes\": %" PRIu64 "}", i ? ", " : "", th[i].tid,
+		 th[i].blocks, th[i].bytes);
+      fputs ("],\n  \"histogram\": [", out);
+      int first = 1;
+      for (int c = 0; c < 65; c++)
+	if (hist_blocks[c])
+	  {
+	    uint64_t min = c ? 1ULL << (c - 1) : 0;
+	    uint64_t max = c == 0 ? 0 : c == 64 ? UINT64_MAX : (1ULL << c) - 1;
+	    fprintf (out, "%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64
+		     ", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+		     first ? "" : ", ", min, max, hist_blocks[c],
+		     hist_bytes[c]);
+	    first = 0;
+	  }
+      fputs ("]}\n", out);
+    }
+  else
+    {
+      fprintf (out, "live:   %" PRIu64 " bytes in %zu blocks\n"
+	       "peak:   %" PRIu64 " bytes, %" PRIu64 " blocks\n"
+	       "total:  %" PRIu64 " allocations, %" PRIu64 " frees, %" PRIu64
+	       " bytes requested\n", bytes, h->nblocks,
+	       s[DMEM_STAT_PEAK_BYTES], s[DMEM_STAT_PEAK_BLOCKS],
+	       h->shard_allocs, h->shard_frees, s[DMEM_STAT_TOTAL_BYTES]);
+      fputs ("\nper thread:\n", out);
+      for (size_t i = 0; i < nth; i++)
+	fprintf (out, "  thread %-8" PRIu32 " %12" PRIu64 " bytes in %" PRIu64
+		 " blocks\n", th[i].tid, th[i].bytes, th[i].blocks);
+      fputs ("\nsize histogram:\n", out);
+      for (int c = 0; c < 65; c++)
+	if (hist_blocks[c])
+	  fprintf (out, "  %10" PRIu64 " .. %-10" PRIu64 " %10" PRIu64
+		   " blocks %14" PRIu64 " bytes\n",
+		   (uint64_t) (c ? 1ULL << (c - 1) : 0),
+		   (uint64_t) (c == 0 ? 0 : c == 64 ? UINT64_MAX
+			       : (1ULL << c) - 1),
+		   hist_blocks[c], hist_bytes[c]);
+    }
+  free (th);
+  return 0;
+}
+
+int
+dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
+		    const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  if (o->format == DMEM_JSON)
+    {
+      fprintf (out, "{\"ok\": %s, \"blocks_checked\": %zu, \"errors\": [",
+	       h->nproblems ? "false" : "true", h->nblocks);
+      for (size_t i = 0; i < h->nproblems; i++)
+	{
+	  const struct dmem_problem *p = &h->problems[i];
+	  fprintf (out, "%s\n    {\"kind\": \"%s\", \"address\": \"0x%" PRIx64
+		   "\", \"shard\": %d, \"frames\": ", i ? "," : "", p->kind,
+		   p->address, p->shard);
+	  json_frames (out, t->dwfl, h, p->stack);
+	  putc ('}', out);
+	}
+      fputs ("]}\n", out);
+      return 0;
+    }
+  for (size_t i = 0; i < h->nproblems; i++)
+    {
+      const struct dmem_problem *p = &h->problems[i];
+      fprintf (out, "shard %d: %s at 0x%" PRIx64 "%s\n", p->shard, p->kind,
+	       p->address, p->stack != UINT32_MAX ? ", block allocated at:" : "");
+      text_frames (out, t->dwfl, h, p->stack);
+    }
+  fprintf (out, "%s: %zu blocks checked, %zu problems\n",
+	   h->nproblems ? "FAILED" : "OK", h->nblocks, h->nproblems);
+  return 0;
+}

@@ -1,0 +1,78 @@
+/* Symbolisation of allocation-stack PCs, cached per PC (many blocks share PCs).  */
+#include <stdlib.h>
+#include <string.h>
+#include "dmem.h"
+
+static struct dmem_frame **cache;   /* open addressing on pc */
+static size_t cache_mask, cache_count;
+
+/* Look PC up in the target's modules: function+offset at PC, file:line at
+   PC-1 (a return address points after its call).  */
+static struct dmem_frame *
+lookup (Dwfl *dwfl, uint64_t pc)
+{
+  struct dmem_frame *f = dmem_xcalloc (1, sizeof *f);
+  f->pc = pc;
+  Dwfl_Module *mod = dwfl_addrmodule (dwfl, pc);
+  if (mod == NULL)
+    return f;
+  f->module = dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL, NULL,
+				NULL);
+  GElf_Off offset;
+  GElf_Sym sym;
+  const char *name = dwfl_module_addrinfo (mod, pc, &offset, &sym, NULL,
+					   NULL, NULL);
+  if (name != NULL)
+    {
+      f->function = name;
+      f->offset = offset;
+    }
+  Dwfl_Line *line = dwfl_module_getsrc (mod, pc - 1);
+  int lineno = 0;
+  const char *file = line == NULL ? NULL
+		     : dwfl_lineinfo (line, NULL, &lineno, NULL, NULL, NULL);
+  if (file != NULL)
+    {
+      f->file = file;
+      f->line = lineno;
+    }
+  return f;
+}
+
+const struct dmem_frame *
+dmem_symbolize (Dwfl *dwfl, uint64_t pc)
+{
+  if (2 * (cache_count + 1) > cache_mask + 1)
+    {
+      size_t old_size = cache == NULL ? 0 : cache_mask + 1;
+      struct dmem_frame **old = cache;
+      cache_mask = (old_size ? 2 * old_size : 256) - 1;
+      cache = dmem_xcalloc (cache_mask + 1, sizeof *cache);
+      for (size_t i = 0; i < old_size; i++)
+	if (old[i] != NULL)
+	  {
+	    size_t j = (old[i]->pc * 0x9e3779b97f4a7c15ULL >> 20) & cache_mask;
+	    while (cache[j] != NULL)
+	      j = (j + 1) & cache_mask;
+	    cache[j] = old[i];
+	  }
+      free (old);
+    }
+  size_t j = (pc * 0x9e3779b97f4a7c15ULL >> 20) & cache_mask;
+  for (; cache[j] != NULL; j = (j + 1) & cache_mask)
+    if (cache[j]->pc == pc)
+      return cache[j];
+  cache[j] = lookup (dwfl, pc);
+  cache_count++;
+  return cache[j];
+}
+
+void
+dmem_symbols_free (void)
+{
+  for (size_t i = 0; cache != NULL && i <= cache_mask; i++)
+    free (cache[i]);
+  free (cache);
+  cache = NULL;
+  cache_mask = cache_count = 0;
+}

@@ -1,0 +1,480 @@
+/* The target: a core file or a stopped live process, its memory, threads and modules.  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "dmem.h"
+
+/* elf_prstatus on x86-64: pr_pid at 32, pr_reg (user_regs_struct) at 112.  */
+#define PRSTATUS_PID 32
+#define PRSTATUS_REGS 112
+
+/* Live-process regions are read in chunks of this size.  */
+#define READ_CHUNK (1 << 20)
+
+static const char *sysroot_dir;
+static char *debuginfo_path;
+static int live_process;
+
+/* find_elf for cores and processes: with --sysroot, a module's path is first
+   looked up under the sysroot; otherwise libdwfl's usual lookups.  */
+static int
+find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
+	  Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+  if (sysroot_dir != NULL && modname != NULL && modname[0] == '/')
+    {
+      char *path;
+      if (asprintf (&path, "%s%s", sysroot_dir, modname) >= 0)
+	{
+	  int fd = open (path, O_RDONLY);
+	  if (fd >= 0)
+	    {
+	      *file_name = path;
+	      return fd;
+	    }
+	  free (path);
+	}
+    }
+  int fd = dwfl_build_id_find_elf (mod, userdata, modname, base,
+				   file_name, elfp);
+  /* A core's module named by an absolute path: the file there (a live
+     process's modules, vdso included, are all found this way).  */
+  if (fd < 0 && *elfp == NULL && modname != NULL
+      && (live_process || modname[0] == '/'))
+    fd = dwfl_linux_proc_find_elf (mod, userdata, modname, base,
+				   file_name, elfp);
+  return fd;
+}
+
+static const Dwfl_Callbacks callbacks =
+{
+  .find_elf = find_elf,
+  .find_debuginfo = dwfl_standard_find_debuginfo,
+  .debuginfo_path = &debuginfo_path,
+};
+
+/* Start a Dwfl session honouring SYSROOT (may be NULL).  */
+static Dwfl *
+begin_dwfl (const char *sysroot)
+{
+  sysroot_dir = sysroot;
+  if (sysroot != NULL && debuginfo_path == NULL
+      && asprintf (&debuginfo_path, ":.debug:/usr/lib/debug:%s/usr/lib/debug",
+		   sysroot) < 0)
+    debuginfo_path = NULL;
+  Dwfl *dwfl = dwfl_begin (&callbacks);
+  if (dwfl == NULL)
+    dmem_fail ("cannot start libdwfl: %s", dwfl_errmsg (-1));
+  return dwfl;
+}
+
+static int
+region_cmp (const void *a, const void *b)
+{
+  const struct dmem_region *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Read the NT_PRSTATUS notes of PT_NOTE segment PHDR into t->threads.  */
+static void
+read_threads (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
+{
+  Elf_Data *data = elf_getdata_rawchunk (elf, phdr->p_offset,
+					 phdr->p_filesz, ELF_T_NHDR);
+  if (data == NULL)
+    return;
+  size_t offset = 0, name_offset, desc_offset;
+  GElf_Nhdr nhdr;
+  while (offset < data->d_size
+	 && (offset = gelf_getnote (data, offset, &nhdr, &name_offset,
+				    &desc_offset)) > 0)
+    {
+      if (nhdr.n_type != NT_PRSTATUS || nhdr.n_namesz != 5
+	  || memcmp ((char *) data->d_buf + name_offset, "CORE", 5) != 0
+	  || nhdr.n_descsz < PRSTATUS_REGS + DMEM_NREGS * 8)
+	continue;
+      const unsigned char *desc = (unsigned char *) data->d_buf + desc_offset;
+      t->threads = dmem_xrealloc (t->threads, t->nthreads + 1,
+				  sizeof *t->threads);
+      struct dmem_thread *th = &t->threads[t->nthreads++];
+      int32_t tid;
+      memcpy (&tid, desc + PRSTATUS_PID, 4);
+      th->tid = tid;
+      memcpy (th->regs, desc + PRSTATUS_REGS, sizeof th->regs);
+    }
+}
+
+int
+dmem_target_open_core (struct dmem_target *t, const char *path,
+		       const char *executable, const char *sysroot)
+{
+  memset (t, 0, sizeof *t);
+  t->fd = -1;
+  elf_version (EV_CURRENT);
+  t->fd = open (path, O_RDONLY);
+  if (t->fd < 0)
+    return dmem_fail ("cannot open %s: %s", path, strerror (errno));
+  struct stat st;
+  if (fstat (t->fd, &st) != 0 || !S_ISREG (st.st_mode))
+    return dmem_fail ("%s: not a regular file", path);
+  Elf *elf = elf_begin (t->fd, ELF_C_READ_MMAP, NULL);
+  if (elf == NULL || elf_kind (elf) != ELF_K_ELF)
+    {
+      elf_end (elf);
+      return dmem_fail ("%s: not an ELF file", path);
+    }
+  t->map = elf;
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr (elf, &ehdr) == NULL)
+    return dmem_fail ("%s: bad ELF header: %s", path, elf_errmsg (-1));
+  if (ehdr.e_type != ET_CORE)
+    return dmem_fail ("%s: not a core file", path);
+  if (gelf_getclass (elf) != ELFCLASS64 || ehdr.e_machine != EM_X86_64)
+    return dmem_fail ("%s: not an x86-64 core", path);
+  size_t size;
+  const unsigned char *raw = (const unsigned char *) elf_rawfile (elf, &size);
+  size_t nphdr;
+  if (raw == NULL || elf_getphdrnum (elf, &nphdr) != 0)
+    return dmem_fail ("%s: cannot read program headers: %s", path,
+		      elf_errmsg (-1));
+  t->map_size = size;
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) == NULL)
+	return dmem_fail ("%s: truncated program headers", path);
+      if (phdr.p_filesz > size || phdr.p_offset > size - phdr.p_filesz)
+	return dmem_fail ("%s: truncated core (segment %zu needs bytes up to "
+			  "%" PRIu64 ", the file has %zu)", path, i,
+			  (uint64_t) phdr.p_offset + phdr.p_filesz, size);
+      if (phdr.p_type == PT_NOTE)
+	read_threads (t, elf, &phdr);
+      if (phdr.p_type != PT_LOAD || phdr.p_memsz == 0
+	  || phdr.p_vaddr + phdr.p_memsz < phdr.p_vaddr)
+	continue;
+      t->regions = dmem_xrealloc (t->regions, t->nregions + 1,
+				  sizeof *t->regions);
+      struct dmem_region *r = &t->regions[t->nregions++];
+      memset (r, 0, sizeof *r);
+      r->start = phdr.p_vaddr;
+      r->end = phdr.p_vaddr + phdr.p_memsz;
+      r->readable = (phdr.p_flags & PF_R) != 0;
+      r->writable = (phdr.p_flags & PF_W) != 0;
+      r->data = raw + phdr.p_offset;
+      r->avail = phdr.p_filesz < phdr.p_memsz ? phdr.p_filesz : phdr.p_memsz;
+      r->loaded = 1;
+    }
+  if (t->nregions == 0)
+    return dmem_fail ("%s: the core holds no memory segments", path);
+  qsort (t->regions, t->nregions, sizeof *t->regions, region_cmp);
+
+  t->dwfl = begin_dwfl (sysroot);
+  if (t->dwfl == NULL)
+    return -1;
+  dwfl_report_begin (t->dwfl);
+  if (dwfl_core_file_report (t->dwfl, elf, executable) < 0)
+    return dmem_fail ("%s: cannot find the core's modules: %s", path,
+		      dwfl_errmsg (-1));
+  if (dwfl_report_end (t->dwfl, NULL, NULL) != 0)
+    return dmem_fail ("%s: %s", path, dwfl_errmsg (-1));
+  return 0;
+}
+
+/* Seize thread TID of t->pid and wait until it is stopped.  Returns 0 (also
+   when the thread is gone already) or -1 after dmem_fail.  */
+static int
+attach_thread (struct dmem_target *t, pid_t tid)
+{
+  if (ptrace (PTRACE_SEIZE, tid, 0, 0) != 0)
+    {
+      if (errno == ESRCH)
+	return 0;
+      return dmem_fail ("cannot attach to thread %d: %s", (int) tid,
+			strerror (errno));
+    }
+  t->attached = dmem_xrealloc (t->attached, t->nattached + 1,
+			       sizeof *t->attached);
+  t->attached[t->nattached++] = tid;
+  ptrace (PTRACE_INTERRUPT, tid, 0, 0);
+  int status;
+  pid_t r;
+  while ((r = waitpid (tid, &status, __WALL)) < 0 && errno == EINTR)
+    ;
+  if (r < 0)
+    return dmem_fail ("cannot stop thread %d: %s", (int) tid,
+		      strerror (errno));
+  if (!WIFSTOPPED (status))
+    t->nattached--;  /* it exited meanwhile */
+  else
+    {
+      struct user_regs_struct regs;
+      if (ptrace (PTRACE_GETREGS, tid, 0, &regs) != 0)
+	return dmem_fail ("cannot read registers of thread %d: %s", (int) tid,
+			  strerror (errno));
+      _Static_assert (sizeof regs == DMEM_NREGS * 8, "user_regs_struct");
+      t->threads = dmem_xrealloc (t->threads, t->nthreads + 1,
+				  sizeof *t->threads);
+      t->threads[t->nthreads].tid = tid;
+      memcpy (t->threads[t->nthreads].regs, &regs, sizeof regs);
+      t->nthreads++;
+    }
+  return 0;
+}
+
+/* Stop every thread of t->pid, including ones started while attaching.  */
+static int
+attach_all (struct dmem_target *t)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/task", (int) t->pid);
+  for (int added = 1; added;)
+    {
+      added = 0;
+      DIR *dir = opendir (path);
+      if (dir == NULL)
+	return dmem_fail ("no process %d: %s", (int) t->pid, strerror (errno));
+      struct dirent *de;
+      while ((de = readdir (dir)) != NULL)
+	{
+	  pid_t tid = atoi (de->d_name);
+	  if (tid <= 0)
+	    continue;
+	  size_t i;
+	  for (i = 0; i < t->nattached; i++)
+	    if (t->attached[i] == tid)
+	      break;
+	  if (i < t->nattached)
+	    continue;
+	  size_t before = t->nattached;
+	  if (attach_thread (t, tid) != 0)
+	    {
+	      closedir (dir);
+	      return -1;
+	    }
+	  added |= t->nattached != before;
+	}
+      closedir (dir);
+    }
+  if (t->nthreads == 0)
+    return dmem_fail ("process %d has no threads left", (int) t->pid);
+  return 0;
+}
+
+/* Read /proc/PID/maps into t->regions (data loaded lazily).  */
+static int
+read_maps (struct dmem_target *t)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/maps", (int) t->pid);
+  FILE *f = fopen (path, "r");
+  if (f == NULL)
+    return dmem_fail ("cannot read %s: %s", path, strerror (errno));
+  char line[4096];
+  while (fgets (line, sizeof line, f) != NULL)
+    {
+      unsigned long long start, end;
+      char perms[8];
+      if (sscanf (line, "%llx-%llx %7s", &start, &end, perms) != 3
+	  || end <= start)
+	continue;
+      t->regions = dmem_xrealloc (t->regions, t->nregions + 1,
+				  sizeof *t->regions);
+      struct dmem_region *r = &t->regions[t->nregions++];
+      memset (r, 0, sizeof *r);
+      r->start = start;
+      r->end = end;
+      r->readable = perms[0] == 'r';
+      r->writable = perms[1] == 'w';
+    }
+  fclose (f);
+  qsort (t->regions, t->nregions, sizeof *t->regions, region_cmp);
+  return 0;
+}
+
+int
+dmem_target_open_pid (struct dmem_target *t, pid_t pid,
+		      const char *executable, const char *sysroot)
+{
+  memset (t, 0, sizeof *t);
+  t->fd = -1;
+  t->pid = pid;
+  elf_version (EV_CURRENT);
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/mem", (int) pid);
+  live_process = 1;
+  if (attach_all (t) != 0)
+    return -1;
+  t->fd = open (path, O_RDONLY);
+  if (t->fd < 0)
+    return dmem_fail ("cannot open %s: %s", path, strerror (errno));
+  if (read_maps (t) != 0)
+    return -1;
+  t->dwfl = begin_dwfl (sysroot);
+  if (t->dwfl == NULL)
+    return -1;
+  dwfl_report_begin (t->dwfl);
+  int err = dwfl_linux_proc_report (t->dwfl, pid);
+  if (err != 0)
+    return dmem_fail ("cannot list the modules of process %d: %s", (int) pid,
+		      err > 0 ? strerror (err) : dwfl_errmsg (-1));
+  if (executable != NULL)
+    dmem_warn ("-e is ignored for a live process: /proc/%d/exe is used",
+	       (int) pid);
+  if (dwfl_report_end (t->dwfl, NULL, NULL) != 0)
+    return dmem_fail ("process %d: %s", (int) pid, dwfl_errmsg (-1));
+  return 0;
+}
+
+void
+dmem_target_close (struct dmem_target *t)
+{
+  for (size_t i = 0; i < t->nattached; i++)
+    ptrace (PTRACE_DETACH, t->attached[i], 0, 0);
+  if (t->dwfl != NULL)
+    dwfl_end (t->dwfl);
+  for (size_t i = 0; i < t->nregions; i++)
+    free (t->regions[i].owned);
+  free (t->regions);
+  free (t->threads);
+  free (t->attached);
+  if (t->map != NULL)
+    elf_end (t->map);
+  if (t->fd >= 0)
+    close (t->fd);
+  memset (t, 0, sizeof *t);
+  t->fd = -1;
+}
+
+struct dmem_region *
+dmem_region_at (struct dmem_target *t, uint64_t addr)
+{
+  if (t->last_region < t->nregions)
+    {
+      struct dmem_region *r = &t->regions[t->last_region];
+      if (r->start <= addr && addr < r->end)
+	return r;
+    }
+  size_t lo = 0, hi = t->nregions;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (t->regions[mid].start <= addr)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  if (lo == 0 || addr >= t->regions[lo - 1].end)
+    return NULL;
+  t->last_region = lo - 1;
+  return &t->regions[lo - 1];
+}
+
+void
+dmem_region_load (struct dmem_target *t, struct dmem_region *r)
+{
+  if (r->loaded)
+    return;
+  r->loaded = 1;
+  if (!r->readable || t->pid == 0)
+    return;
+  uint64_t size = r->end - r->start;
+  r->owned = malloc (size);
+  if (r->owned == NULL)
+    return;
+  while (r->avail < size)
+    {
+      size_t n = size - r->avail < READ_CHUNK ? size - r->avail : READ_CHUNK;
+      ssize_t got = pread (t->fd, r->owned + r->avail, n,
+			   (off_t) (r->start + r->avail));
+      if (got <= 0)
+	break;
+      r->avail += got;
+    }
+  r->data = r->owned;
+}
+
+/* Copy bytes of a module's file that back [ADDR, ADDR+LEN): for what a core
+   leaves out (read-only file mappings).  Returns how many bytes were
+   copied from ADDR on (0 when none).  */
+static size_t
+read_module_file (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
+{
+  Dwfl_Module *mod = dwfl_addrmodule (t->dwfl, addr);
+  if (mod == NULL)
+    return 0;
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf (mod, &bias);
+  size_t size, nphdr;
+  const char *raw = elf == NULL ? NULL : elf_rawfile (elf, &size);
+  if (raw == NULL || elf_getphdrnum (elf, &nphdr) != 0)
+    return 0;
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_LOAD)
+	continue;
+      uint64_t vaddr = phdr.p_vaddr + bias;
+      if (addr < vaddr || addr - vaddr >= phdr.p_filesz)
+	continue;
+      uint64_t in = addr - vaddr;
+      size_t n = phdr.p_filesz - in < len ? phdr.p_filesz - in : len;
+      if (phdr.p_offset > size || in > size - phdr.p_offset
+	  || n > size - phdr.p_offset - in)
+	return 0;
+      memcpy (buf, raw + phdr.p_offset + in, n);
+      return n;
+    }
+  return 0;
+}
+
+int
+dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
+{
+  unsigned char *out = buf;
+  while (len > 0)
+    {
+      struct dmem_region *r = dmem_region_at (t, addr);
+      size_t n = 0;
+      if (r != NULL)
+	{
+	  dmem_region_load (t, r);
+	  uint64_t in = addr - r->start;
+	  if (in < r->avail)
+	    {
+	      n = r->avail - in < len ? r->avail - in : len;
+	      memcpy (out, r->data + in, n);
+	    }
+	}
+      if (n == 0)
+	n = read_module_file (t, addr, out, len);
+      if (n == 0)
+	return -1;
+      out += n;
+      addr += n;
+      len -= n;
+    }
+  return 0;
+}
+
+const unsigned char *
+dmem_view (struct dmem_target *t, uint64_t addr, size_t len, void *buf)
+{
+  struct dmem_region *r = dmem_region_at (t, addr);
+  if (r != NULL)
+    {
+      dmem_region_load (t, r);
+      uint64_t in = addr - r->start;
+      if (in < r->avail && len <= r->avail - in)
+	return r->data + in;
+    }
+  return dmem_read (t, addr, buf, len) == 0 ? buf : NULL;
+}
