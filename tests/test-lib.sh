@@ -66,7 +66,11 @@ gcore_core () {
   out=$1; shift
   command -v gcore >/dev/null || skip "gcore (gdb) is not installed"
   rm -f fifo.in fifo.out; mkfifo fifo.in fifo.out
-  run_dmem "$@" <fifo.in >fifo.out 2>gcore_core.err &
+  # A subshell that execs, so $! is the program itself, not a shell.
+  (
+    LD_PRELOAD="$LIBDMEM${LD_PRELOAD:+:$LD_PRELOAD}"; export LD_PRELOAD
+    exec "$@"
+  ) <fifo.in >fifo.out 2>gcore_core.err &
   pid=$!
   exec 8>fifo.in 7<fifo.out
   read -r line <&7 || fail "program exited before it was ready"
