@@ -290,7 +290,7 @@ def _main(prog: drgn.Program, argv: List[str]) -> int:
         return 0 if argv else 64
     command, rest = argv[0], argv[1:]
     if command not in dmem_heap.COMMANDS + ("blocks",):
-        sys.stderr.write("dmem.py: unknown subcommand '%s'\n%s\n" % (command, _USAGE))
+        sys.stderr.write("dmem.py: unknown subcommand '%s' (%s)\n" % (command, _USAGE))
         return 64
     as_json = False
     limit = None
@@ -303,7 +303,7 @@ def _main(prog: drgn.Program, argv: List[str]) -> int:
             i += 1
             limit = int(rest[i])
         else:
-            sys.stderr.write("dmem.py: bad argument '%s'\n%s\n" % (a, _USAGE))
+            sys.stderr.write("dmem.py: bad argument '%s' (%s)\n" % (a, _USAGE))
             return 64
         i += 1
     target = None

@@ -48,7 +48,11 @@ drgn_dmem () {
 start_live () {
   name=$1; shift
   rm -f live.in live.out; mkfifo live.in live.out
-  run_dmem "./$name" "$@" <live.in >live.out 2>live.err &
+  # A subshell that execs, so $! is the program's own pid.
+  (
+    LD_PRELOAD="$LIBDMEM${LD_PRELOAD:+:$LD_PRELOAD}"; export LD_PRELOAD
+    exec "./$name" "$@"
+  ) <live.in >live.out 2>live.err &
   live_pid=$!
   exec 6>live.in 5<live.out
   while read -r line <&5; do [ "$line" = ready ] && return 0; done

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <unistd.h>
 
 /* Header fields the corruption modes touch: next is at offset 0 of the
    128-byte header in front of each user pointer (include/dmem/format.h).  */
@@ -49,9 +50,11 @@ main (int argc, char **argv)
   printf ("bye\n");
   if (strcmp (mode, "wait") == 0)
     {
+      /* "ready" goes out first, past the stdout buffer that still holds
+         the lines above, which the readers must find reachable.  */
       char line[16];
-      printf ("ready\n");
-      fflush (stdout);
+      if (write (1, "ready\n", 6) != 6)
+        return 1;
       if (!fgets (line, sizeof line, stdin))
         return 0;
     }

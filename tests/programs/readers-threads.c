@@ -75,7 +75,6 @@ main (int argc, char **argv)
   drop_shapes ();
   thread_leak (333);
   pthread_barrier_wait (&ready);
-  printf ("threads ready\n");
   if (argc > 1 && strcmp (argv[1], "wait") == 0)
     {
       char line[16];
