@@ -199,10 +199,13 @@ count_event (enum dmem_stat which)
 
 /* ---- shard lists ------------------------------------------------------------ */
 
+/* A block's shard follows the thread that allocated it: a thread mostly
+   frees what it allocated, so its shard's lock and list stay in its own
+   cache instead of bouncing between cores.  */
 static inline struct dmem_shard *
 shard_of (const struct dmem_block *b)
 {
-  uint64_t h = ((uint64_t) (uintptr_t) b >> 4) * 0x9e3779b97f4a7c15ULL;
+  uint64_t h = (b->thread >> 12) * 0x9e3779b97f4a7c15ULL;
   return &dmem__state.shards[h >> (64 - 6)];
 }
 _Static_assert (DMEM_SHARD_COUNT == 64, "shard_of takes 6 bits");

@@ -1,49 +1,44 @@
-/* Primitives: futex lock, cached thread id, page probe, allocation-free output.  */
+/* Primitives: spin lock, cached thread id, page probe, allocation-free output.  */
 #include "prim.h"
 
 #include <errno.h>
-#include <linux/futex.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long
-futex (int *word, int op, int val)
-{
-  return syscall (SYS_futex, word, op, val, NULL, NULL, 0);
-}
-
 void
 dmem__lock (int *lock)
 {
-  int c = 0;
-  if (likely (__atomic_compare_exchange_n (lock, &c, 1, 0, __ATOMIC_ACQUIRE,
-                                           __ATOMIC_RELAXED)))
+  if (likely (__atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0))
     return;
-  /* Contended: mark "waiters" and sleep until the holder wakes us.  */
-  if (c != 2)
-    c = __atomic_exchange_n (lock, 2, __ATOMIC_ACQUIRE);
-  while (c != 0)
+  /* Held: critical sections are a few stores, so spin briefly, then give
+     the CPU away in case the holder was preempted.  */
+  for (unsigned spins = 0;; spins++)
     {
-      futex (lock, FUTEX_WAIT_PRIVATE, 2);
-      c = __atomic_exchange_n (lock, 2, __ATOMIC_ACQUIRE);
+      while (__atomic_load_n (lock, __ATOMIC_RELAXED) != 0)
+        {
+          if (spins++ < 64)
+            __builtin_ia32_pause ();
+          else
+            sched_yield ();
+        }
+      if (__atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0)
+        return;
     }
 }
 
 void
 dmem__unlock (int *lock)
 {
-  if (unlikely (__atomic_exchange_n (lock, 0, __ATOMIC_RELEASE) == 2))
-    futex (lock, FUTEX_WAKE_PRIVATE, 1);
+  __atomic_store_n (lock, 0, __ATOMIC_RELEASE);
 }
 
 int
 dmem__trylock (int *lock)
 {
-  int c = 0;
-  return __atomic_compare_exchange_n (lock, &c, 1, 0, __ATOMIC_ACQUIRE,
-                                      __ATOMIC_RELAXED);
+  return __atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0;
 }
 
 static __thread pid_t cached_tid;

@@ -12,9 +12,9 @@
 #define likely(x) __builtin_expect (!!(x), 1)
 #define unlikely(x) __builtin_expect (!!(x), 0)
 
-/* A futex lock: 0 free, 1 held, 2 held with waiters.  Acquire costs one CAS
-   when free; waiting sleeps in the kernel, so a preempted holder does not
-   make the others spin.  Not recursive.  */
+/* A lock for short critical sections: 0 free, 1 held.  Taking a free lock
+   is one atomic exchange and releasing it a plain store; a waiter spins
+   briefly, then yields so a preempted holder can finish.  Not recursive.  */
 DMEM_HIDDEN void dmem__lock (int *lock);
 DMEM_HIDDEN void dmem__unlock (int *lock);
 /* Take LOCK if it is free; returns nonzero if taken.  */

@@ -472,9 +472,13 @@ compute_rule (uint64_t pc)
 #define CACHE_PROBES 8
 
 /* Slots are filled once (rule first, then key with release) and only
-   emptied as a whole by dmem__unwind_forget, so readers need no lock.  */
-static uint64_t cache_pc[CACHE_SIZE];
-static rule_t cache_rule[CACHE_SIZE];
+   emptied as a whole by dmem__unwind_forget, so readers need no lock.
+   Key and rule share a cache line.  */
+static struct
+{
+  uint64_t pc;
+  rule_t rule;
+} cache[CACHE_SIZE] __attribute__ ((aligned (64)));
 static int cache_lock;
 
 static inline uint32_t
@@ -490,9 +494,9 @@ rule_for (uint64_t pc)
   for (int i = 0; i < CACHE_PROBES; i++)
     {
       uint32_t k = (s + i) & (CACHE_SIZE - 1);
-      uint64_t key = __atomic_load_n (&cache_pc[k], __ATOMIC_ACQUIRE);
+      uint64_t key = __atomic_load_n (&cache[k].pc, __ATOMIC_ACQUIRE);
       if (key == pc)
-        return cache_rule[k];
+        return cache[k].rule;
       if (key == 0)
         break;
     }
@@ -504,13 +508,13 @@ rule_for (uint64_t pc)
       for (int i = 0; i < CACHE_PROBES; i++)
         {
           uint32_t k = (s + i) & (CACHE_SIZE - 1);
-          uint64_t key = cache_pc[k];
+          uint64_t key = cache[k].pc;
           if (key == pc)
             break;
           if (key == 0)
             {
-              cache_rule[k] = rule;
-              __atomic_store_n (&cache_pc[k], pc, __ATOMIC_RELEASE);
+              cache[k].rule = rule;
+              __atomic_store_n (&cache[k].pc, pc, __ATOMIC_RELEASE);
               break;
             }
         }
@@ -524,7 +528,7 @@ dmem__unwind_forget (void)
 {
   dmem__lock (&cache_lock);
   for (uint32_t k = 0; k < CACHE_SIZE; k++)
-    __atomic_store_n (&cache_pc[k], 0, __ATOMIC_RELAXED);
+    __atomic_store_n (&cache[k].pc, 0, __ATOMIC_RELAXED);
   dmem__unlock (&cache_lock);
 }
 
@@ -563,6 +567,17 @@ find_own_text (void)
     }
 }
 
+/* Frames walked at most: the recorded ones plus the runtime's own.  */
+#define MAX_STEPS 32
+
+/* The rules of this thread's previous capture, by frame: allocation stacks
+   repeat, and this small array stays in cache when the big table does not.  */
+static __thread struct
+{
+  uint64_t pc;
+  rule_t rule;
+} last_rules[MAX_STEPS];
+
 /* Frames larger than this are taken as a broken rule.  */
 #define MAX_FRAME (64ull << 20)
 
@@ -578,9 +593,17 @@ dmem__capture_stack (uint64_t *pcs, int depth)
     find_own_text ();
   int n = 0, bp_known = 1;
   uint64_t lookup = pc;
-  for (int steps = 0; n < depth && steps < depth + 16; steps++)
+  for (int steps = 0; n < depth && steps < MAX_STEPS; steps++)
     {
-      rule_t rule = rule_for (lookup);
+      rule_t rule;
+      if (last_rules[steps].pc == lookup)
+        rule = last_rules[steps].rule;
+      else
+        {
+          rule = rule_for (lookup);
+          last_rules[steps].pc = lookup;
+          last_rules[steps].rule = rule;
+        }
       uint64_t cfa;
       switch (RULE_CFA (rule))
         {
