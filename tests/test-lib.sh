@@ -61,7 +61,8 @@ kernel_core () {
 
 # gcore_core CORE CMD...: start CMD under the runtime; the program must print
 # "ready" on stdout once its heap is set up and then wait on stdin.  Dumps it
-# with gdb's gcore, then lets it finish.
+# with gdb's gcore, then lets it finish.  What it printed before "ready" is
+# left in gcore_core.out.
 gcore_core () {
   out=$1; shift
   command -v gcore >/dev/null || skip "gcore (gdb) is not installed"
@@ -73,8 +74,12 @@ gcore_core () {
   ) <fifo.in >fifo.out 2>gcore_core.err &
   pid=$!
   exec 8>fifo.in 7<fifo.out
-  read -r line <&7 || fail "program exited before it was ready"
-  [ "$line" = ready ] || fail "program said '$line', not 'ready'"
+  : >gcore_core.out
+  line=
+  while read -r line <&7 && [ "$line" != ready ]; do
+    printf '%s\n' "$line" >>gcore_core.out
+  done
+  [ "$line" = ready ] || fail "program exited before it was ready"
   gcore -o "$out" "$pid" >gcore.log 2>&1 || fail "gcore failed: $(tail -n 3 gcore.log)"
   mv "$out.$pid" "$out"
   exec 8>&-

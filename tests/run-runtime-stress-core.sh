@@ -1,0 +1,27 @@
+#!/bin/sh
+# A threaded stress (cross-thread frees included): the blocks the program
+# holds from keep_block are exactly what `dmem stacks` finds in its core,
+# and the core verifies clean.
+. "$top_srcdir/tests/test-lib.sh"
+[ -x "$DMEM" ] || skip "the dmem analyzer is not built"
+build stress
+gcore_core core.stress ./stress
+"$DMEM" stacks --format=json core.stress >stacks.json || fail "dmem stacks failed"
+"$DMEM" verify --format=json core.stress >verify.json || fail "dmem verify failed"
+$SYSTEM_PYTHON - "$WORK" <<'PY' || fail "the core disagrees with the program"
+import json, re, sys, os
+work = sys.argv[1]
+said = open(os.path.join(work, "gcore_core.out")).read()
+m = re.search(r"holding (\d+) blocks, (\d+) bytes", said)
+want_blocks, want_bytes = int(m.group(1)), int(m.group(2))
+groups = json.load(open(os.path.join(work, "stacks.json")))["groups"]
+kept = [g for g in groups if g["frames"] and g["frames"][0]["function"] == "keep_block"]
+blocks = sum(g["count"] for g in kept)
+nbytes = sum(g["bytes"] for g in kept)
+scratch = [g for g in groups if g["frames"] and g["frames"][0]["function"] == "scratch_block"]
+print("program holds %d blocks / %d bytes; core shows %d / %d" % (want_blocks, want_bytes, blocks, nbytes))
+assert (blocks, nbytes) == (want_blocks, want_bytes)
+assert not scratch, "freed scratch blocks still listed"
+verify = json.load(open(os.path.join(work, "verify.json")))
+assert verify["ok"], verify["errors"][:3]
+PY
