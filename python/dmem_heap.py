@@ -13,6 +13,8 @@ runtime exports (``dmem_descriptor``), never from compiled-in structs.
 """
 
 import bisect
+import contextlib
+import gc
 import json
 import os
 import struct
@@ -59,6 +61,20 @@ WALK_SLACK = 1000
 CHUNK = 1 << 16
 PAGE = 4096
 ZERO_PAGE = bytes(PAGE)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: walking 100k blocks creates
+    100k tuples, and its collections over the debugger's own objects would
+    cost more than the walk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class DmemError(Exception):
@@ -144,6 +160,7 @@ class Target:
 
     def __init__(self) -> None:
         self._chunks: Dict[int, Optional[bytes]] = {}
+        self._chunk_words: Dict[int, memoryview] = {}
         self._frames: Dict[int, Frame] = {}
         self._modules: Optional[List[Tuple[int, int, str]]] = None
 
@@ -252,6 +269,29 @@ class Target:
                         yield memoryview(data).cast("Q")
                     a = pe
             pos = stop
+
+    def words_of(self, start: int, end: int) -> Sequence[int]:
+        """The aligned 8-byte words wholly inside [start, end) as one
+        sequence (unreadable parts left out); a slice of the cached chunk
+        when the range lies in one, which is the common case for a block."""
+        a = (start + 7) & ~7
+        b = end & ~7
+        if b <= a:
+            return ()
+        index = a // CHUNK
+        if (b - 1) // CHUNK == index:
+            words = self._chunk_words.get(index)
+            if words is None:
+                chunk = self._chunk(index)
+                if chunk is not None:
+                    words = self._chunk_words[index] = memoryview(chunk).cast("Q")
+            if words is not None:
+                base = index * CHUNK
+                return words[(a - base) >> 3:(b - base) >> 3]
+        out: List[int] = []
+        for piece in self.read_words(a, b):
+            out.extend(piece)
+        return out
 
     def mapping_at(self, address: int) -> Optional[Mapping]:
         """The mapping containing ``address``, or None."""
@@ -551,25 +591,25 @@ class Heap:
         if pos > self.header_size:
             raise DmemError("the dmem descriptor's header fields overrun its size")
         fmt += "%dx" % (self.header_size - pos)
-        self._order = order
+        # Where each field lands in the unpacked tuple.
+        where = [0] * len(fields)
+        pos = 0
+        for i in order:
+            where[i] = pos
+            pos += self.depth if i == 6 else 1
+        self._where = where
         return struct.Struct(fmt)
 
-    def _unpack(self, raw: bytes) -> Tuple[int, int, int, int, int, Tuple[int, ...], int]:
-        """(next, prev, size, thread, tid, pcs, magic) of a raw header."""
-        values = self._header.unpack(raw)
-        out = [None] * 8
-        pos = 0
-        for i in self._order:
-            if i == 6:
-                out[i] = values[pos:pos + self.depth]
-                pos += self.depth
-            else:
-                out[i] = values[pos]
-                pos += 1
-        pcs = out[6]
+    def _unpack(self, raw: bytes, offset: int = 0) -> Tuple[int, int, int, int, int,
+                                                            Tuple[int, ...], int]:
+        """(next, prev, size, thread, tid, pcs, magic) of the header at
+        ``offset`` in ``raw``; pcs stop at the first 0."""
+        v = self._header.unpack_from(raw, offset)
+        w = self._where
+        pcs = v[w[6]:w[6] + self.depth]
         if 0 in pcs:
             pcs = pcs[:pcs.index(0)]
-        return out[0], out[1], out[2], out[3], out[4], tuple(pcs), out[7]
+        return v[w[0]], v[w[1]], v[w[2]], v[w[3]], v[w[4]], pcs, v[w[7]]
 
     def shards(self) -> List[Dict[str, int]]:
         """Each shard's list head and counters, read in one piece."""
@@ -598,38 +638,51 @@ class Heap:
         """
         hs = self.header_size
         read = self.target.read
-        unpack = self._unpack
+        chunks = self.target._chunks
+        chunk = self.target._chunk
+        unpack_from = self._header.unpack_from
+        w_next, w_prev, w_size, w_thread, w_tid, _, w_pcs, w_magic = self._where
+        w_end = w_pcs + self.depth
+        new_block = tuple.__new__
         block_magic = self.block_magic
         seen: Set[int] = set()
         limit = shard["blocks"] + WALK_SLACK
         prev_addr = 0
         addr = shard["first"]
-        steps = 0
         while addr:
             if addr in seen:
                 raise ValidationError(index, addr, "cycle: the list comes back to this block")
-            steps += 1
-            if steps > limit:
+            if len(seen) >= limit:
                 raise ValidationError(index, addr, "more blocks than the shard's counter"
                                       " (%d) allows" % shard["blocks"])
-            raw = read(addr, hs)
+            off = addr % CHUNK
+            raw = None
+            if off + hs <= CHUNK:
+                raw = chunks.get(addr // CHUNK) or chunk(addr // CHUNK)
+            if raw is None:
+                raw = read(addr, hs)
+                off = 0
             if raw is None:
                 raise ValidationError(index, addr, "header cannot be read"
                                       + (" (linked from block 0x%x)" % prev_addr
                                          if prev_addr else " (the shard's first block)"))
-            nxt, prev, size, thread, tid, pcs, magic = unpack(raw)
+            v = unpack_from(raw, off)
+            magic = v[w_magic]
             if magic != block_magic ^ addr:
                 what = ("a freed block" if magic == self.freed_magic ^ addr
                         else "bad magic 0x%x" % magic)
                 raise ValidationError(index, addr, what + (" (linked from block 0x%x)"
                                                            % prev_addr if prev_addr else ""))
-            if prev != prev_addr:
+            if v[w_prev] != prev_addr:
                 raise ValidationError(index, addr, "prev link 0x%x, expected 0x%x"
-                                      % (prev, prev_addr))
+                                      % (v[w_prev], prev_addr))
             seen.add(addr)
-            yield Block(addr, addr + hs, size, thread, tid, pcs)
+            pcs = v[w_pcs:w_end]
+            if not pcs[-1]:
+                pcs = pcs[:pcs.index(0)]
+            yield new_block(Block, (addr, addr + hs, v[w_size], v[w_thread], v[w_tid], pcs))
             prev_addr = addr
-            addr = nxt
+            addr = v[w_next]
 
     def for_each_block(self) -> Iterator[Block]:
         """Yield every live block, shard by shard.
@@ -645,11 +698,12 @@ class Heap:
         if self._walked is None:
             blocks: List[Block] = []
             errors: List[ValidationError] = []
-            for index, shard in enumerate(self.shards()):
-                try:
-                    blocks.extend(self.for_each_block_in_shard(index, shard))
-                except ValidationError as e:
-                    errors.append(e)
+            with _no_gc():
+                for index, shard in enumerate(self.shards()):
+                    try:
+                        blocks.extend(self.for_each_block_in_shard(index, shard))
+                    except ValidationError as e:
+                        errors.append(e)
             self._walked = (blocks, errors)
         return self._walked
 
@@ -687,6 +741,11 @@ class Heap:
         """Blocks sorted by user address and a kind per block: 0 reachable,
         1 direct leak, 2 indirect leak (the rules in DESIGN: roots, flood,
         leaders in ascending address order)."""
+        with _no_gc():
+            return self._classify()
+
+    def _classify(self) -> Tuple[List[Block], bytearray]:
+        """:meth:`classify` without the garbage collector's interruptions."""
         blocks, _ = self.walk()
         blocks = sorted(blocks, key=lambda b: b.user)
         n = len(blocks)
@@ -698,38 +757,27 @@ class Heap:
         lo = starts[0]
         hi = max(ends[-1], starts[-1] + 1, max(ends))
         bisect_right = bisect.bisect_right
-        target = self.target
-
-        def targets(words: Sequence[int]) -> Iterator[int]:
-            """Indexes of the blocks the pointer-sized ``words`` point into."""
-            for w in [w for w in words if lo <= w < hi]:
-                i = bisect_right(starts, w) - 1
-                if i >= 0 and (w < ends[i] or w == starts[i]):
-                    yield i
-
-        def contents(i: int) -> Iterator[memoryview]:
-            """The words of block ``i``'s user part."""
-            return target.read_words(starts[i], ends[i])
-
+        words_of = self.target.words_of
         reachable = bytearray(n)
         stack: List[int] = []
+
+        def mark(words: Sequence[int]) -> None:
+            """Mark reachable, and queue, the blocks ``words`` point into."""
+            for w in words:
+                if lo <= w < hi:
+                    i = bisect_right(starts, w) - 1
+                    if i >= 0 and not reachable[i] and (w < ends[i] or w == starts[i]):
+                        reachable[i] = 1
+                        stack.append(i)
+
         for start, end, _what in self.root_ranges():
-            for words in target.read_words(start, end):
-                for i in targets(words):
-                    if not reachable[i]:
-                        reachable[i] = 1
-                        stack.append(i)
-        for th in target.threads():
-            for i in targets(th.registers):
-                if not reachable[i]:
-                    reachable[i] = 1
-                    stack.append(i)
+            for words in self.target.read_words(start, end):
+                mark(words)
+        for th in self.target.threads():
+            mark(th.registers)
         while stack:
-            for words in contents(stack.pop()):
-                for i in targets(words):
-                    if not reachable[i]:
-                        reachable[i] = 1
-                        stack.append(i)
+            i = stack.pop()
+            mark(words_of(starts[i], ends[i]))
         # Leaders: ascending address; each floods the unreachable blocks it
         # reaches and marks them indirect.  Reaching an earlier leader needs
         # no further flooding: its own flood already marked all it reaches.
@@ -740,16 +788,18 @@ class Heap:
             kind[i] = 1
             leader[i] = 1
             visited = {i}
-            stack = [i]
-            while stack:
-                for words in contents(stack.pop()):
-                    for j in targets(words):
-                        if reachable[j] or j in visited:
-                            continue
-                        visited.add(j)
-                        kind[j] = 2
-                        if not leader[j]:
-                            stack.append(j)
+            todo = [i]
+            while todo:
+                k = todo.pop()
+                for w in words_of(starts[k], ends[k]):
+                    if lo <= w < hi:
+                        j = bisect_right(starts, w) - 1
+                        if (j >= 0 and not reachable[j] and j not in visited
+                                and (w < ends[j] or w == starts[j])):
+                            visited.add(j)
+                            kind[j] = 2
+                            if not leader[j]:
+                                todo.append(j)
         return blocks, kind
 
     # --- reports --------------------------------------------------------
