@@ -15,32 +15,32 @@ need_drgn () {
 # TARGET-ARGS are gdb's own (PROG CORE, or -p PID).  gdb's exit status is
 # kept in gdb_status (1 when the last command failed).
 gdb_dmem () {
-  out=$1; shift
-  n=0
-  for a in "$@"; do n=$((n + 1)); [ "$a" = -- ] && break; done
-  targets=$(printf '%s\n' "$@" | head -n $((n - 1)))
-  shift "$n"
+  _out=$1; shift
+  _n=0
+  for a in "$@"; do _n=$((_n + 1)); [ "$a" = -- ] && break; done
+  _targets=$(printf '%s\n' "$@" | head -n $((_n - 1)))
+  shift "$_n"
   for c in "$@"; do set -- "$@" -ex "$c"; shift; done
   # shellcheck disable=SC2086
   gdb_status=0
   # What gdb says while loading the target goes before a marker, cut off.
   "$GDB" -batch -nx -q -ex "source $GDB_SCRIPT" \
-    -ex 'python gdb.write("@dmem@\n", gdb.STDERR)' "$@" $targets >"$out" 2>"$out.all" ||
+    -ex 'python gdb.write("@dmem@\n", gdb.STDERR)' "$@" $_targets >"$_out" 2>"$_out.all" ||
     gdb_status=$?
-  sed '1,/^@dmem@$/d' "$out.all" >"$out.err"
+  sed '1,/^@dmem@$/d' "$_out.all" >"$_out.err"
 }
 
 # drgn_dmem OUT TARGET-ARGS -- ARGS...: run the drgn script; stdout to OUT,
 # stderr to OUT.err; the exit status is kept in drgn_status.
 drgn_dmem () {
-  out=$1; shift
-  n=0
-  for a in "$@"; do n=$((n + 1)); [ "$a" = -- ] && break; done
-  targets=$(printf '%s\n' "$@" | head -n $((n - 1)))
-  shift "$n"
+  _out=$1; shift
+  _n=0
+  for a in "$@"; do _n=$((_n + 1)); [ "$a" = -- ] && break; done
+  _targets=$(printf '%s\n' "$@" | head -n $((_n - 1)))
+  shift "$_n"
   drgn_status=0
   # shellcheck disable=SC2086
-  "$DRGN" -q $targets "$DRGN_SCRIPT" "$@" >"$out" 2>"$out.err" || drgn_status=$?
+  "$DRGN" -q $_targets "$DRGN_SCRIPT" "$@" >"$_out" 2>"$_out.err" || drgn_status=$?
 }
 
 # start_live NAME ARGS...: start ./NAME under the runtime; it prints

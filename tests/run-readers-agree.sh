@@ -1,0 +1,38 @@
+#!/bin/sh
+# The three readers agree: gdb, drgn and (when built) the C analyzer give the
+# same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
+# leaks on several cores: kernel cores of the classic driver, the thread
+# program and a 3000-block heap, and a gcore core.
+. "$top_srcdir/tests/test-lib.sh"
+. "$top_srcdir/tests/readers-lib.sh"
+need_gdb
+need_drgn
+build readers-classic
+build readers-threads
+build readers-many
+kernel_core classic.core ./readers-classic
+kernel_core threads.core ./readers-threads
+kernel_core many.core ./readers-many 3000
+gcore_core gmany.core ./readers-many 2000 wait
+
+have_c=no
+[ -x "$DMEM" ] && have_c=yes
+for pair in readers-classic:classic readers-threads:threads readers-many:many readers-many:gmany; do
+  prog=${pair%%:*} core=${pair#*:}.core
+  for cmd in stacks leaks; do
+    base=${pair#*:}.$cmd
+    gdb_dmem $base.gdb.json $prog $core -- "dmem $cmd --json"
+    drgn_dmem $base.drgn.json -c $core -- $cmd --json
+    expect_eq "drgn $cmd on $core" 0 "$drgn_status"
+    set -- $base.gdb.json $base.drgn.json
+    if [ $have_c = yes ]; then
+      "$DMEM" $cmd --format=json -e $prog $core >$base.c.json 2>$base.c.err ||
+        fail "dmem $cmd $core: $(cat $base.c.err)"
+      set -- $base.c.json "$@"
+    fi
+    check same "$@"
+  done
+done
+check threads threads.leaks.gdb.json
+[ $have_c = yes ] || skip "gdb and drgn agree; the C analyzer is not built"
+exit 0
