@@ -234,6 +234,13 @@ walk_shard (struct dmem_target *t, struct dmem_heap *h, int i,
 	}
       if (hdr != buf)
 	memcpy (buf, hdr, hs);
+      /* The stack names the block in problem reports too.  */
+      memcpy (pcs, buf + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      size_t n = 0;
+      while (n < h->depth && pcs[n] != 0)
+	n++;
+      memset (pcs + n, 0, (h->depth - n) * 8);
+      stack = intern_stack (h, st, pcs);
       uint64_t magic = get_u64 (buf, d[DMEM_DESC_OFF_MAGIC]);
       if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
 	{
@@ -241,12 +248,6 @@ walk_shard (struct dmem_target *t, struct dmem_heap *h, int i,
 		    ? "freed-block" : "bad-magic";
 	  break;
 	}
-      memcpy (pcs, buf + d[DMEM_DESC_OFF_PCS], h->depth * 8);
-      size_t n = 0;
-      while (n < h->depth && pcs[n] != 0)
-	n++;
-      memset (pcs + n, 0, (h->depth - n) * 8);
-      stack = intern_stack (h, st, pcs);
       if (get_u64 (buf, d[DMEM_DESC_OFF_PREV]) != prev)
 	{
 	  problem = "bad-prev";
