@@ -203,12 +203,18 @@ count_event (enum dmem_stat which)
    frees what it allocated, so its shard's lock and list stay in its own
    cache instead of bouncing between cores.  */
 static inline struct dmem_shard *
-shard_of (const struct dmem_block *b)
+shard_for (uint64_t thread)
 {
-  uint64_t h = (b->thread >> 12) * 0x9e3779b97f4a7c15ULL;
+  uint64_t h = (thread >> 12) * 0x9e3779b97f4a7c15ULL;
   return &dmem__state.shards[h >> (64 - 6)];
 }
-_Static_assert (DMEM_SHARD_COUNT == 64, "shard_of takes 6 bits");
+_Static_assert (DMEM_SHARD_COUNT == 64, "shard_for takes 6 bits");
+
+static inline struct dmem_shard *
+shard_of (const struct dmem_block *b)
+{
+  return shard_for (b->thread);
+}
 
 static inline uint64_t
 magic_of (const struct dmem_block *b, uint64_t magic)
@@ -216,35 +222,39 @@ magic_of (const struct dmem_block *b, uint64_t magic)
   return magic ^ (uint64_t) (uintptr_t) b;
 }
 
-/* Put B, its header filled in, on its shard.  */
-static void *
-link_block (struct dmem_block *b)
+/* Put B on shard S as a block of SIZE bytes.  Only the links are written
+   under the lock: the header's other stores come after it, so taking the
+   lock does not wait for them to reach memory.  */
+static void
+link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size)
 {
-  b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
-  b->prev = NULL;
-  struct dmem_shard *s = shard_of (b);
   dmem__lock (&s->lock);
+  b->prev = NULL;
   b->next = s->first;
   if (s->first)
     s->first->prev = b;
   s->first = b;
   s->blocks++;
-  s->bytes += b->size;
+  s->bytes += size;
   s->allocs++;
   dmem__unlock (&s->lock);
-  count ((int64_t) b->size, 1);
-  return b + 1;
+  count ((int64_t) size, 1);
 }
 
-/* Fill B's header (its pcs already captured) and put it on its shard.  */
+/* Track B, a new block of SIZE bytes allocated from the stack PCS.  */
 static void *
-track (struct dmem_block *b, size_t size, uint32_t align_pad)
+track (struct dmem_block *b, size_t size, uint32_t align_pad,
+       const uint64_t pcs[DMEM_STACK_DEPTH])
 {
+  uint64_t self = (uint64_t) pthread_self ();
+  link_block (b, shard_for (self), size);
   b->size = size;
-  b->thread = (uint64_t) pthread_self ();
+  b->thread = self;
   b->tid = (uint32_t) dmem__tid ();
   b->align_pad = align_pad;
-  return link_block (b);
+  memcpy (b->pcs, pcs, sizeof b->pcs);
+  b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
+  return b + 1;
 }
 
 /* Take B off its shard and mark it freed.  */
@@ -313,14 +323,15 @@ dmem__malloc (size_t size)
       errno = ENOMEM;
       return NULL;
     }
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   struct dmem_block *b = next.malloc (size + HDR);
   if (unlikely (b == NULL))
     {
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
-  return track (b, size, 0);
+  return track (b, size, 0, pcs);
 }
 
 void *
@@ -334,14 +345,15 @@ dmem__calloc (size_t n, size_t size)
     }
   if (unlikely (!bind ()))
     return boot_alloc (total); /* the start-up buffer is zeroed */
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   struct dmem_block *b = next.calloc (1, total + HDR);
   if (unlikely (b == NULL))
     {
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
-  return track (b, total, 0);
+  return track (b, total, 0, pcs);
 }
 
 void
@@ -405,12 +417,12 @@ dmem__realloc (void *p, size_t size)
   if (unlikely (nb == NULL))
     {
       /* The old block is untouched: put it back as it was.  */
-      link_block (b);
+      link_block (b, shard_of (b), b->size);
+      b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  memcpy (nb->pcs, pcs, sizeof pcs);
-  return track (nb, size, 0);
+  return track (nb, size, 0, pcs);
 }
 
 void *
@@ -431,6 +443,8 @@ dmem__aligned (size_t align, size_t size)
       errno = ENOMEM;
       return NULL;
     }
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   void *raw;
   int err = next.posix_memalign (&raw, align, pad + size);
   if (unlikely (err != 0))
@@ -440,8 +454,7 @@ dmem__aligned (size_t align, size_t size)
       return NULL;
     }
   struct dmem_block *b = (struct dmem_block *) ((char *) raw + pad - HDR);
-  dmem__capture_stack (b->pcs, DMEM_STACK_DEPTH);
-  return track (b, size, (uint32_t) (pad - HDR));
+  return track (b, size, (uint32_t) (pad - HDR), pcs);
 }
 
 size_t
