@@ -161,6 +161,7 @@ class Target:
     def __init__(self) -> None:
         self._chunks: Dict[int, Optional[bytes]] = {}
         self._chunk_words: Dict[int, memoryview] = {}
+        self._map_index: Optional[Tuple[List[Mapping], List[int]]] = None
         self._frames: Dict[int, Frame] = {}
         self._modules: Optional[List[Tuple[int, int, str]]] = None
 
@@ -245,9 +246,22 @@ class Target:
         and pages of zeros are skipped."""
         start = (start + 7) & ~7
         end &= ~7
+        maps, starts = self._mapping_index()
         pos = start
+        m_end = 0
         while pos < end:
-            stop = min(end, (pos // CHUNK + 1) * CHUNK)
+            # Stay inside mappings: a corrupted size never makes this read
+            # unmapped space chunk by chunk.
+            if pos >= m_end:
+                i = bisect.bisect_right(starts, pos) - 1
+                if i >= 0 and pos < maps[i].end:
+                    m_end = maps[i].end
+                elif i + 1 < len(maps) and maps[i + 1].start < end:
+                    pos = maps[i + 1].start
+                    m_end = maps[i + 1].end
+                else:
+                    return
+            stop = min(end, m_end, (pos // CHUNK + 1) * CHUNK)
             chunk = self._chunk(pos // CHUNK)
             if chunk is not None:
                 view = memoryview(chunk)
@@ -293,10 +307,16 @@ class Target:
             out.extend(piece)
         return out
 
+    def _mapping_index(self) -> Tuple[List[Mapping], List[int]]:
+        """The mappings and their start addresses, for bisecting (cached)."""
+        if self._map_index is None:
+            maps = self.mappings()
+            self._map_index = (maps, [m.start for m in maps])
+        return self._map_index
+
     def mapping_at(self, address: int) -> Optional[Mapping]:
         """The mapping containing ``address``, or None."""
-        maps = self.mappings()
-        starts = [m.start for m in maps]
+        maps, starts = self._mapping_index()
         i = bisect.bisect_right(starts, address) - 1
         if i >= 0 and address < maps[i].end:
             return maps[i]
@@ -615,6 +635,8 @@ class Heap:
         """Each shard's list head and counters, read in one piece."""
         d = self.d
         count, stride = d[D_SHARD_COUNT], d[D_SHARD_SIZE]
+        if not 40 <= stride <= 4096:
+            raise DmemError("the dmem descriptor's shard size %d is corrupted" % stride)
         raw = self.target.read(d[D_SHARDS], count * stride)
         if raw is None:
             raise DmemError("cannot read the dmem shard array at 0x%x" % d[D_SHARDS])
@@ -912,9 +934,9 @@ class Heap:
         nf = len(MALLINFO_FIELD_NAMES)
         rec = struct.Struct("<QQ%dQQ%dQ" % (nf, self.depth))
         calls = []
-        raw = self.target.read(d[D_MALLINFO_LOG], 8 + slots * rsize)
+        raw = self.target.read(d[D_MALLINFO_LOG], 8 + slots * min(rsize, 4096))
         total_calls = 0
-        if raw is not None and rsize >= rec.size:
+        if raw is not None and rec.size <= rsize <= 4096:
             total_calls, = struct.unpack_from("<Q", raw, 0)
             for i in range(slots):
                 v = rec.unpack_from(raw, 8 + i * rsize)

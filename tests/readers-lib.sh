@@ -68,5 +68,5 @@ stop_live () {
 # check WHAT FILE...: a readers-check.py check, failing the test with its
 # one-line reason.
 check () {
-  why=$($CHECK "$@") || fail "$why"
+  why=$($CHECK "$@" 2>&1) || fail "$why"
 }
