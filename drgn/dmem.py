@@ -195,6 +195,25 @@ class _DrgnTarget(dmem_heap.Target):
         if self._ptrace is not None:
             self._ptrace.resume_all()
 
+    def glibc_layout(self) -> Optional[dmem_heap.GlibcLayout]:
+        """main_arena, mp_ and the malloc_state / malloc_par members that
+        mallinfo2 sums, from libc's debug info through drgn's types."""
+        try:
+            main_arena = self.prog.object("main_arena").address_
+            mp = self.prog.object("mp_").address_
+            state = {m.name: m for m in self.prog.type("struct malloc_state").members}
+            par = {m.name: m for m in self.prog.type("struct malloc_par").members}
+            return dmem_heap.GlibcLayout(
+                main_arena, mp,
+                state["fastbinsY"].offset, drgn.sizeof(state["fastbinsY"].type) // 8,
+                state["top"].offset,
+                state["bins"].offset, drgn.sizeof(state["bins"].type) // 8,
+                state["next"].offset, state["system_mem"].offset,
+                par["n_mmaps"].offset, drgn.sizeof(par["n_mmaps"].type),
+                par["mmapped_mem"].offset)
+        except (LookupError, KeyError, ValueError, TypeError):
+            return None
+
     def symbolize_raw(self, pc: int):
         """Function and offset from drgn's symbol tables.  drgn 0.0.22 has
         no address-to-line lookup outside stack traces, so file and line are

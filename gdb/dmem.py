@@ -95,6 +95,25 @@ class _GdbTarget(dmem_heap.Target):
         self._threads = out
         return out
 
+    def glibc_layout(self):
+        """main_arena, mp_ and the malloc_state / malloc_par members that
+        mallinfo2 sums, from libc's debug info through gdb's types."""
+        try:
+            main_arena = int(gdb.parse_and_eval("(unsigned long) &main_arena"))
+            mp = int(gdb.parse_and_eval("(unsigned long) &mp_"))
+            state = {f.name: f for f in gdb.lookup_type("struct malloc_state").fields()}
+            par = {f.name: f for f in gdb.lookup_type("struct malloc_par").fields()}
+            return dmem_heap.GlibcLayout(
+                main_arena, mp,
+                state["fastbinsY"].bitpos // 8, state["fastbinsY"].type.sizeof // 8,
+                state["top"].bitpos // 8,
+                state["bins"].bitpos // 8, state["bins"].type.sizeof // 8,
+                state["next"].bitpos // 8, state["system_mem"].bitpos // 8,
+                par["n_mmaps"].bitpos // 8, par["n_mmaps"].type.sizeof,
+                par["mmapped_mem"].bitpos // 8)
+        except (gdb.error, KeyError, RuntimeError):
+            return None
+
     def symbolize_raw(self, pc):
         """Function and offset from gdb's blocks (or its minimal symbols),
         file:line of pc - 1 from its line tables."""

@@ -26,6 +26,7 @@ __all__ = [
     "Block",
     "DmemError",
     "Frame",
+    "GlibcLayout",
     "Heap",
     "Mapping",
     "Target",
@@ -188,6 +189,11 @@ class Target:
         """(function, offset, file, line) for return address ``pc``; file
         and line are those of ``pc - 1``."""
         raise NotImplementedError
+
+    def glibc_layout(self) -> Optional["GlibcLayout"]:
+        """Where glibc keeps what mallinfo2 sums (from libc's debug info),
+        or None when the debugger cannot tell."""
+        return None
 
     # --- provided -------------------------------------------------------
     def read(self, address: int, size: int) -> Optional[bytes]:
@@ -923,10 +929,11 @@ class Heap:
         return {name: values[i] for i, name in enumerate(STAT_NAMES) if i < count}
 
     def mallinfo(self) -> Dict:
-        """The ``mallinfo`` report: the true 64-bit values of the latest
-        logged mallinfo() call (source "glibc"; without calls, the runtime's
-        own counters, source "runtime"), the int fields or sums they
-        overflow, and every logged call with its stack."""
+        """The ``mallinfo`` report: what glibc's mallinfo2 would return,
+        summed from its arenas (source "glibc", needs libc's debug info) or
+        else the true values of the latest logged mallinfo() call (source
+        "runtime"); the int fields and sums that overflow; the runtime's
+        counters; every logged call with its stack."""
         d = self.d
         counters = self.counters()
         slots = min(d[D_MALLINFO_SLOTS], 4096)
@@ -952,18 +959,24 @@ class Heap:
                                             if sat >> k & 1],
                               "frames": [frame_json(f) for f in self.frames(pcs)]})
         calls.sort(key=lambda c: c["seq"])
-        if calls:
-            fields = dict(calls[-1]["values"])
-            source = "glibc"
-        else:
-            blocks, _ = self.walk()
-            fields = {"uordblks": sum(b.size for b in blocks)}
+        values = glibc_mallinfo(self.target)
+        source = "glibc"
+        if values is None:
+            # No libc debug info: the true values of the latest logged call.
             source = "runtime"
-        overflow = [n for n in MALLINFO_FIELD_NAMES if fields.get(n, 0) > INT_MAX]
-        if fields.get("arena", 0) + fields.get("hblkhd", 0) > INT_MAX:
-            overflow.append("arena+hblkhd")
+            values = calls[-1]["values"] if calls else {}
+        fields = {n: values.get(n, 0) for n in MALLINFO_FIELD_NAMES}
+        overflow = [n for n in MALLINFO_FIELD_NAMES if fields[n] > INT_MAX]
+        for a, b in (("arena", "hblkhd"), ("uordblks", "hblkhd")):
+            if fields[a] + fields[b] > INT_MAX:
+                overflow.append(a + "+" + b)
+        blocks, _ = self.walk()
+        runtime = {"live_bytes": sum(b.size for b in blocks), "live_blocks": len(blocks),
+                   "header_bytes": len(blocks) * self.header_size,
+                   "peak_bytes": counters.get("peak_bytes"),
+                   "total_bytes": counters.get("total_bytes")}
         return {"fields": fields, "overflow": overflow, "source": source,
-                "runtime": counters, "total_calls": total_calls, "calls": calls}
+                "runtime": runtime, "total_calls": total_calls, "calls": calls}
 
     def verify(self) -> Dict:
         """The ``verify`` report: list links and header magic of every
@@ -1003,6 +1016,117 @@ class Heap:
             return []
         pcs = self._unpack(raw)[5]
         return [frame_json(f) for f in self.frames(pcs)]
+
+
+# ---------------------------------------------------------------------------
+# glibc's own view: what mallinfo2() would return, summed from the arenas
+# the way glibc's int_mallinfo does.  The layout of struct malloc_state and
+# malloc_par comes from the debugger (libc's DWARF).
+
+MAX_ARENAS = 4096
+MAX_FREE_CHUNKS = 16 << 20
+
+
+class GlibcLayout(NamedTuple):
+    """Addresses of main_arena and mp_, and the offsets (and array lengths)
+    in struct malloc_state / malloc_par that mallinfo2 sums."""
+    main_arena: int
+    mp: int
+    fastbins: int
+    nfastbins: int
+    top: int
+    bins: int
+    nbins: int
+    next: int
+    system_mem: int
+    n_mmaps: int
+    n_mmaps_size: int
+    mmapped_mem: int
+
+
+def glibc_mallinfo(target: Target) -> Optional[Dict[str, int]]:
+    """mallinfo2's values summed over glibc's arenas, or None when libc's
+    debug info or its arena state cannot be used."""
+    try:
+        g = target.glibc_layout()
+    except Exception:
+        g = None
+    if g is None or g.n_mmaps_size > 8:
+        return None
+    v = dict.fromkeys(MALLINFO_FIELD_NAMES, 0)
+    budget = [MAX_FREE_CHUNKS]
+    av = g.main_arena
+    for _ in range(MAX_ARENAS):
+        if not _sum_arena(target, g, av, v, budget):
+            return None
+        av = _u64(target, av + g.next)
+        if av is None:
+            return None
+        if av == g.main_arena:
+            return v
+    return None
+
+
+def _u64(target: Target, address: int) -> Optional[int]:
+    """The 64-bit word at ``address``, or None."""
+    raw = target.read(address, 8)
+    return None if raw is None else struct.unpack("<Q", raw)[0]
+
+
+def _sum_arena(target: Target, g: GlibcLayout, av: int, v: Dict[str, int],
+               budget: List[int]) -> bool:
+    """Add arena ``av`` to ``v`` as int_mallinfo does; False on an
+    unreadable or endless list (``budget`` bounds the chunks visited)."""
+    def size_of(chunk: int) -> Optional[int]:
+        word = _u64(target, chunk + 8)
+        return None if word is None else word & ~7
+
+    top = _u64(target, av + g.top)
+    avail = size_of(top) if top is not None else None
+    sysmem = _u64(target, av + g.system_mem)
+    if avail is None or sysmem is None:
+        return False
+    nblocks, nfast, fastavail = 1, 0, 0
+    for i in range(g.nfastbins):
+        p = _u64(target, av + g.fastbins + 8 * i)
+        while p:
+            budget[0] -= 1
+            size = size_of(p) if p is not None else None
+            fd = _u64(target, p + 16) if p is not None else None
+            if budget[0] < 0 or size is None or fd is None:
+                return False
+            nfast += 1
+            fastavail += size
+            p = ((p + 16) >> 12) ^ fd      # safe-linking (glibc >= 2.32)
+    avail += fastavail
+    # bin_at(av, i) is a fake chunk whose fd/bk are bins[2i-2], bins[2i-1].
+    for i in range(1, g.nbins // 2 + 1):
+        b = av + g.bins + 16 * (i - 1) - 16
+        p = _u64(target, b + 24)
+        while p != b:
+            budget[0] -= 1
+            size = size_of(p) if p is not None else None
+            if budget[0] < 0 or size is None:
+                return False
+            nblocks += 1
+            avail += size
+            p = _u64(target, p + 24)
+    v["smblks"] += nfast
+    v["ordblks"] += nblocks
+    v["fordblks"] += avail
+    v["uordblks"] += sysmem - avail
+    v["arena"] += sysmem
+    v["fsmblks"] += fastavail
+    if av == g.main_arena:
+        raw = target.read(g.mp + g.n_mmaps, g.n_mmaps_size)
+        mmapped = _u64(target, g.mp + g.mmapped_mem)
+        keep = size_of(top)
+        if raw is None or mmapped is None or keep is None:
+            return False
+        v["hblks"] = int.from_bytes(raw, "little")
+        v["hblkhd"] = mmapped
+        v["keepcost"] = keep
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -1089,8 +1213,9 @@ def format_mallinfo(r: Dict) -> str:
     for name, value in r["fields"].items():
         mark = "  <- overflows int" if name in r["overflow"] else ""
         lines.append("  %-9s %d%s" % (name, value, mark))
-    if "arena+hblkhd" in r["overflow"]:
-        lines.append("  arena+hblkhd exceeds INT_MAX")
+    for name in r["overflow"]:
+        if "+" in name:
+            lines.append("  %s exceeds INT_MAX" % name)
     lines.append("mallinfo() calls logged: %d (total %d)" % (len(r["calls"]),
                                                           r["total_calls"]))
     for c in r["calls"]:

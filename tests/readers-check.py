@@ -8,6 +8,8 @@ with one line saying what differs.
                            blocks held by stack/TLS/globals not leaked
   stacks-classic STACKS    the classic driver's live blocks: 2048 and the
                            stdout buffer, frames with functions
+  mallinfo A B...          readers-mallinfo: hblkhd overflows, the saturated
+                           call from main, the same fields everywhere
   same A B...              reports agree: summaries and groups (kind, count,
                            bytes, threads, pcs)
 """
@@ -120,6 +122,27 @@ def check_same(paths):
                  % (paths[0], p, len(a), len(b), diff))
 
 
+def check_mallinfo(paths):
+    """readers-mallinfo: hblkhd past INT_MAX and the sums it drags along,
+    the saturated call from main, and the same fields in every report."""
+    first = load(paths[0])
+    for p in paths:
+        r = load(p)
+        for name in ("hblkhd", "arena+hblkhd", "uordblks+hblkhd"):
+            if name not in r["overflow"]:
+                fail("%s: %s not in overflow %s" % (p, name, r["overflow"]))
+        if r["fields"]["hblkhd"] < 3 << 30:
+            fail("%s: hblkhd %d, expected at least 3 GiB" % (p, r["fields"]["hblkhd"]))
+        calls = r["calls"]
+        if len(calls) != 1 or calls[0]["saturated"] != ["hblkhd"]:
+            fail("%s: calls %s, expected one with hblkhd saturated" % (p, calls))
+        if "main" not in [f["function"] for f in calls[0]["frames"]]:
+            fail("%s: main is not on the mallinfo() call's stack" % p)
+        for key in ("fields", "overflow", "source", "total_calls"):
+            if r[key] != first[key]:
+                fail("%s and %s: %s differ: %s vs %s" % (paths[0], p, key, first[key], r[key]))
+
+
 def main():
     """Run the check named by argv[1]."""
     if len(sys.argv) < 3:
@@ -131,6 +154,8 @@ def main():
         check_stacks_classic(paths[0])
     elif check == "threads":
         check_threads(paths[0])
+    elif check == "mallinfo":
+        check_mallinfo(paths)
     elif check == "same":
         check_same(paths)
     else:
