@@ -168,6 +168,13 @@ struct dmem_frame
 const struct dmem_frame *dmem_symbolize (Dwfl *dwfl, uint64_t pc);
 void dmem_symbols_free (void);
 
+/* ---- failsweep.c: dmem failsweep ---- */
+
+/* dmem failsweep ARGS (ARGV[0] is "failsweep"), preloading RUNTIME.
+   Returns 0 when the sweep ended without a crash, 1 when it found one, or
+   DMEM_EXIT_BAD_INPUT / DMEM_EXIT_USAGE.  */
+int dmem_failsweep (int argc, char **argv, const char *runtime);
+
 /* ---- report.c: the subcommands' output ---- */
 
 enum dmem_format { DMEM_TEXT, DMEM_JSON, DMEM_FOLDED };

@@ -18,12 +18,17 @@
 static const char usage_text[] =
   "Usage: dmem run [-o OPTS] [--] PROG [ARGS...]\n"
   "       dmem stacks|leaks|stats|mallinfo|verify [OPTIONS] (CORE | --pid PID)\n"
+  "       dmem failsweep [-o OPTS] [--timeout S] [--fail-file F] [--max-runs N]\n"
+  "                      [--replay] [--] PROG [ARGS...]\n"
   "\n"
   "Heap analysis of programs run under the dmem runtime (libdmem.so).\n"
   "\n"
   "Subcommands:\n"
   "  run       run PROG under the runtime; print the leak report on stderr\n"
   "            when it exits; exit with PROG's status (128+N if killed by N)\n"
+  "  failsweep rerun PROG, each run failing the allocation stacks not failed\n"
+  "            before, until it crashes; report the crash and the failed\n"
+  "            allocation behind it (exit 1), or 0 if every stack was tried\n"
   "  stacks    live blocks grouped by allocation stack, most bytes first\n"
   "  leaks     direct and indirect leaks by reachability, grouped by stack\n"
   "  stats     totals, per thread, size histogram, peak\n"
@@ -225,6 +230,16 @@ main (int argc, char **argv)
     }
   if (strcmp (cmd, "run") == 0)
     return run (argc - 1, argv + 1);
+  if (strcmp (cmd, "failsweep") == 0)
+    {
+      char *runtime = find_runtime ();
+      if (runtime == NULL)
+	{
+	  fputs ("dmem: cannot find libdmem.so (set DMEM_RUNTIME)\n", stderr);
+	  return DMEM_EXIT_BAD_INPUT;
+	}
+      return dmem_failsweep (argc - 1, argv + 1, runtime);
+    }
   static const struct { const char *name; report_fn *fn; } cmds[] = {
     { "stacks", dmem_report_stacks }, { "leaks", dmem_report_leaks },
     { "stats", dmem_report_stats }, { "mallinfo", dmem_report_mallinfo },

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "failinject.h"
 #include "options.h"
 #include "unwind.h"
 
@@ -55,6 +56,9 @@ __attribute__ ((visibility ("default"))) const uint64_t dmem_descriptor[DMEM_DES
   [DMEM_DESC_STATE_START] = ADDR (&dmem__state),
   [DMEM_DESC_STATE_END] = ADDR (&dmem__state + 1),
   [DMEM_DESC_GUARD_SIZE] = 0,
+  [DMEM_DESC_FAILURE_LOG] = ADDR (&dmem__state.failures),
+  [DMEM_DESC_FAILURE_SLOTS] = DMEM_FAILURE_SLOTS,
+  [DMEM_DESC_FAILURE_RECORD_SIZE] = sizeof (struct dmem_failure_record),
 };
 
 /* ---- the allocator below us ------------------------------------------- */
@@ -313,6 +317,17 @@ release (struct dmem_block *b)
 
 /* ---- the allocation API -------------------------------------------------- */
 
+/* Whether fault injection fails this allocation (errno is then ENOMEM).  */
+static inline int
+injected_failure (const uint64_t *pcs, size_t size)
+{
+  if (likely (!__atomic_load_n (&dmem__failing, __ATOMIC_RELAXED))
+      || !dmem__should_fail (pcs, size))
+    return 0;
+  errno = ENOMEM;
+  return 1;
+}
+
 void *
 dmem__malloc (size_t size)
 {
@@ -325,6 +340,8 @@ dmem__malloc (size_t size)
     }
   uint64_t pcs[DMEM_STACK_DEPTH];
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+  if (injected_failure (pcs, size))
+    return NULL;
   struct dmem_block *b = next.malloc (size + HDR);
   if (unlikely (b == NULL))
     {
@@ -347,6 +364,8 @@ dmem__calloc (size_t n, size_t size)
     return boot_alloc (total); /* the start-up buffer is zeroed */
   uint64_t pcs[DMEM_STACK_DEPTH];
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+  if (injected_failure (pcs, total))
+    return NULL;
   struct dmem_block *b = next.calloc (1, total + HDR);
   if (unlikely (b == NULL))
     {
@@ -412,6 +431,8 @@ dmem__realloc (void *p, size_t size)
     }
   uint64_t pcs[DMEM_STACK_DEPTH];
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+  if (injected_failure (pcs, size))
+    return NULL;
   untrack (b);
   struct dmem_block *nb = next.realloc (b, size + HDR);
   if (unlikely (nb == NULL))
@@ -445,6 +466,8 @@ dmem__aligned (size_t align, size_t size)
     }
   uint64_t pcs[DMEM_STACK_DEPTH];
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+  if (injected_failure (pcs, size))
+    return NULL;
   void *raw;
   int err = next.posix_memalign (&raw, align, pad + size);
   if (unlikely (err != 0))
@@ -521,6 +544,7 @@ dmem_start (void)
 {
   bind ();
   dmem__options_read ();
+  dmem__failinject_start ();
   pthread_atfork (fork_prepare, fork_parent, fork_child);
   if (dmem__options.abort_shutdown || dmem__options.stop_at_exit)
     atexit (at_exit);

@@ -7,19 +7,28 @@
 
 struct dmem_options dmem__options;
 
-enum kind { FLAG, NUMBER };
+enum kind { FLAG, NUMBER, TEXT };
 
 static const struct option
 {
   const char *name;
   enum kind kind;
   size_t offset;
+  size_t size; /* TEXT: room for the value, NUL included */
 } options[] = {
-  { "trace-stderr", FLAG, offsetof (struct dmem_options, trace_stderr) },
-  { "log-allocs", FLAG, offsetof (struct dmem_options, log_allocs) },
-  { "abort-shutdown", FLAG, offsetof (struct dmem_options, abort_shutdown) },
-  { "stop-at-exit", NUMBER, offsetof (struct dmem_options, stop_at_exit) },
+  { "trace-stderr", FLAG, offsetof (struct dmem_options, trace_stderr), 0 },
+  { "log-allocs", FLAG, offsetof (struct dmem_options, log_allocs), 0 },
+  { "abort-shutdown", FLAG, offsetof (struct dmem_options, abort_shutdown), 0 },
+  { "stop-at-exit", NUMBER, offsetof (struct dmem_options, stop_at_exit), 0 },
+  { "fail-once", FLAG, offsetof (struct dmem_options, fail_once), 0 },
+  { "fail-file", TEXT, offsetof (struct dmem_options, fail_file),
+    sizeof dmem__options.fail_file },
+  { "fail-ignore", TEXT, offsetof (struct dmem_options, fail_ignore),
+    sizeof dmem__options.fail_ignore },
+  { "fail-skip", NUMBER, offsetof (struct dmem_options, fail_skip), 0 },
+  { "fail-one-in", NUMBER, offsetof (struct dmem_options, fail_one_in), 0 },
 };
+
 
 static void
 warn (const char *what, const char *opt, size_t len)
@@ -57,14 +66,26 @@ apply (const char *tok, size_t len)
             *(int *) field = 1;
           return;
         }
-      long v = 0;
       const char *p = eq ? eq + 1 : tok + len;
       const char *end = tok + len;
       if (p == end)
         {
-          warn ("option needs a number", tok, len);
+          warn (o->kind == TEXT ? "option needs a value" : "option needs a number",
+                tok, len);
           return;
         }
+      if (o->kind == TEXT)
+        {
+          if ((size_t) (end - p) >= o->size)
+            warn ("value too long in option", tok, len);
+          else
+            {
+              memcpy (field, p, (size_t) (end - p));
+              field[end - p] = 0;
+            }
+          return;
+        }
+      long v = 0;
       for (; p < end; p++)
         {
           if (*p < '0' || *p > '9' || v > 100000000000L)

@@ -10,6 +10,12 @@ struct dmem_options
   int log_allocs;       /* log-allocs: accepted; tracking is always on */
   int abort_shutdown;   /* abort-shutdown: abort() at exit for a core */
   long stop_at_exit;    /* stop-at-exit=PID: SIGSTOP at exit if we are PID */
+  /* Fault injection (failinject.c).  */
+  int fail_once;         /* fail-once: fail each new allocation stack once */
+  char fail_file[256];   /* fail-file=PATH: hashes of stacks already failed */
+  char fail_ignore[512]; /* fail-ignore=SUBSTR;...: never fail these stacks */
+  long fail_skip;        /* fail-skip=N: let the first N allocations through */
+  long fail_one_in;      /* fail-one-in=N: fail each allocation with p = 1/N */
 };
 
 DMEM_HIDDEN extern struct dmem_options dmem__options;

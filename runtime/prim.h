@@ -33,7 +33,7 @@ DMEM_HIDDEN int dmem__page_mapped (const void *addr);
    buffer is dropped, never overflows.  */
 struct dmem_line
 {
-  char buf[512];
+  char buf[2048];
   size_t len;
 };
 DMEM_HIDDEN void dmem__put (struct dmem_line *l, const char *s);

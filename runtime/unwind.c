@@ -581,14 +581,13 @@ static __thread struct
 /* Frames larger than this are taken as a broken rule.  */
 #define MAX_FRAME (64ull << 20)
 
-__attribute__ ((noinline)) int
-dmem__capture_stack (uint64_t *pcs, int depth)
+/* Walk the stack whose innermost frame has registers PC, SP, BP (PC exact,
+   not a return address).  Stores return addresses from the first frame
+   outside libdmem.so, or every frame if KEEP_OWN.  */
+static int
+unwind (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
+        int keep_own)
 {
-  uint64_t pc, sp, bp;
-  __asm__ volatile ("leaq 0(%%rip), %0\n\t"
-                    "movq %%rsp, %1\n\t"
-                    "movq %%rbp, %2"
-                    : "=r"(pc), "=r"(sp), "=r"(bp));
   if (unlikely (__atomic_load_n (&own_start, __ATOMIC_ACQUIRE) == 0))
     find_own_text ();
   int n = 0, bp_known = 1;
@@ -640,7 +639,7 @@ dmem__capture_stack (uint64_t *pcs, int depth)
       sp = cfa;
       if (ra < 4096)
         goto done;
-      if (n > 0 || ra < own_start || ra >= own_end)
+      if (keep_own || n > 0 || ra < own_start || ra >= own_end)
         pcs[n++] = ra;
       /* A return address follows the call; the call itself is at ra-1.  */
       lookup = ra - 1;
@@ -649,4 +648,25 @@ done:
   for (int i = n; i < depth; i++)
     pcs[i] = 0;
   return n;
+}
+
+__attribute__ ((noinline)) int
+dmem__capture_stack (uint64_t *pcs, int depth)
+{
+  uint64_t pc, sp, bp;
+  __asm__ volatile ("leaq 0(%%rip), %0\n\t"
+                    "movq %%rsp, %1\n\t"
+                    "movq %%rbp, %2"
+                    : "=r"(pc), "=r"(sp), "=r"(bp));
+  return unwind (pc, sp, bp, pcs, depth, 0);
+}
+
+int
+dmem__unwind_from (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs,
+                   int depth)
+{
+  if (depth <= 0)
+    return 0;
+  pcs[0] = pc;
+  return 1 + unwind (pc, sp, bp, pcs + 1, depth - 1, 1);
 }

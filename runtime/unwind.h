@@ -12,6 +12,11 @@
    rest.  Returns how many were stored.  */
 DMEM_HIDDEN int dmem__capture_stack (uint64_t *pcs, int depth);
 
+/* Store in PCS the stack of an interrupted context (a signal's ucontext):
+   PC itself, then up to DEPTH-1 return addresses.  Returns how many.  */
+DMEM_HIDDEN int dmem__unwind_from (uint64_t pc, uint64_t sp, uint64_t bp,
+                                   uint64_t *pcs, int depth);
+
 /* Forget cached unwind rules (a module was unloaded: its addresses may be
    reused by another).  */
 DMEM_HIDDEN void dmem__unwind_forget (void);

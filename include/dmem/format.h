@@ -108,6 +108,25 @@ struct dmem_mallinfo_log
   struct dmem_mallinfo_record slots[DMEM_MALLINFO_SLOTS]; /* slot = (seq-1) % SLOTS */
 };
 
+/* Allocations failed on purpose (DMEM_OPTS=fail-once, fail-one-in): the
+   last DMEM_FAILURE_SLOTS, so a core shows which failure led to a crash.  */
+#define DMEM_FAILURE_SLOTS 8
+
+struct dmem_failure_record
+{
+  uint64_t seq;                         /* 1-based failure number; 0 = empty */
+  uint64_t tid;                         /* calling thread's kernel tid */
+  uint64_t size;                        /* bytes asked for */
+  uint64_t stack_hash;                  /* the hash kept in the fail file */
+  uint64_t pcs[DMEM_STACK_DEPTH];       /* the allocation stack */
+};
+
+struct dmem_failure_log
+{
+  uint64_t failures;                    /* allocations failed so far */
+  struct dmem_failure_record slots[DMEM_FAILURE_SLOTS]; /* slot = (seq-1) % SLOTS */
+};
+
 /* All runtime state that may hold pointers to blocks lives in this one
    object, so readers can leave it out of the roots of reachability.  */
 struct dmem_state
@@ -115,6 +134,7 @@ struct dmem_state
   struct dmem_shard shards[DMEM_SHARD_COUNT];
   uint64_t stats[DMEM_STAT_COUNT];
   struct dmem_mallinfo_log mallinfo;
+  struct dmem_failure_log failures;
 };
 
 /* The descriptor: uint64 values in this order.  Fields are only ever
@@ -153,6 +173,9 @@ enum dmem_descriptor_field
   DMEM_DESC_STATE_START,        /* [start, end): runtime state, not a root */
   DMEM_DESC_STATE_END,
   DMEM_DESC_GUARD_SIZE,         /* bytes of guard after user data (0: none) */
+  DMEM_DESC_FAILURE_LOG,        /* address of struct dmem_failure_log */
+  DMEM_DESC_FAILURE_SLOTS,
+  DMEM_DESC_FAILURE_RECORD_SIZE,
   DMEM_DESC_COUNT
 };
 
