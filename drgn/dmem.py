@@ -253,7 +253,7 @@ def stacks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
 
     :param prog: a core dump or live process run under libdmem.so.
     :param limit: keep only this many groups.
-    :return: ``{"summary": {...}, "groups": [...], "errors": [...]}`` as in
+    :return: ``{"summary": {...}, "groups": [...], "walk_errors": [...]}`` as in
         ``dmem stacks --format=json``.
     """
     return heap(prog).stacks(limit)
@@ -264,7 +264,7 @@ def leaks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
 
     :param prog: a core dump or live process run under libdmem.so.
     :param limit: keep only this many groups.
-    :return: ``{"summary": {...}, "groups": [...], "errors": [...]}`` as in
+    :return: ``{"summary": {...}, "groups": [...], "walk_errors": [...]}`` as in
         ``dmem leaks --format=json``.
     """
     return heap(prog).leaks(limit)
@@ -332,7 +332,7 @@ def _main(prog: drgn.Program, argv: List[str]) -> int:
         if command == "blocks":
             for text in dmem_heap.format_blocks(h, limit):
                 sys.stdout.write(text)
-            r = {"errors": [dmem_heap.error_json(e) for e in h.walk()[1]]}
+            r = {"walk_errors": [dmem_heap.error_json(e) for e in h.walk()[1]]}
         else:
             r = dmem_heap.report(h, command, limit)
             sys.stdout.write(dmem_heap.render(command, r, as_json))

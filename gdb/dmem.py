@@ -232,7 +232,7 @@ and LWP) and the allocation stack as function+offset (file:line).
         else:
             for text in dmem_heap.format_blocks(heap, limit):
                 _emit(text)
-            r = {"errors": [dmem_heap.error_json(e) for e in heap.walk()[1]]}
+            r = {"walk_errors": [dmem_heap.error_json(e) for e in heap.walk()[1]]}
         _warn(dmem_heap.warnings(r))
 
 

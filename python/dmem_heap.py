@@ -85,16 +85,18 @@ class DmemError(Exception):
 class ValidationError(DmemError):
     """A shard's list is corrupted: a bad header, a broken link or a cycle.
 
-    ``shard`` is the shard's index and ``block`` the header address of the
-    bad block (or None when the shard head itself is unreadable).
+    ``shard`` is the shard's index, ``block`` the header address of the bad
+    block, ``kind`` one of the C analyzer's problem names (too-long,
+    unreadable, freed-block, bad-magic, bad-prev, bad-size, cycle) and
+    ``problem`` the details in words.
     """
 
-    def __init__(self, shard: int, block: Optional[int], problem: str):
+    def __init__(self, shard: int, block: int, kind: str, problem: str):
         self.shard = shard
         self.block = block
+        self.kind = kind
         self.problem = problem
-        where = "block 0x%x" % block if block is not None else "its head"
-        super().__init__("shard %d: %s: %s" % (shard, where, problem))
+        super().__init__("shard %d: block 0x%x: %s: %s" % (shard, block, kind, problem))
 
 
 class Block(NamedTuple):
@@ -657,32 +659,41 @@ class Heap:
                         "frees": get(d[D_SHARD_OFF_FREES])})
         return out
 
-    def for_each_block_in_shard(self, index: int, shard: Dict[str, int]) -> Iterator[Block]:
+    def for_each_block_in_shard(self, index: int, shard: Dict[str, int],
+                                seen: Optional[Set[int]] = None) -> Iterator[Block]:
         """Yield the blocks of one shard, newest first.
 
-        :raises ValidationError: at the first bad block (unreadable, bad
-            magic, prev link disagreeing, a cycle, or more blocks than the
-            shard's counter allows); the blocks before it were yielded.
+        :param index: the shard's index.
+        :param shard: the shard's head and counters (from :meth:`shards`).
+        :param seen: header addresses already walked (in other shards);
+            reaching one again is a cycle.  Blocks walked are added to it.
+        :raises ValidationError: at the first bad block, checked in this
+            order: more blocks than the shard's counter + 1000 allows, an
+            unreadable header, bad magic (or a freed block's), a prev link
+            that disagrees, a size running past the header's mapping, a
+            block seen before; the blocks before it were yielded.
         """
         hs = self.header_size
-        read = self.target.read
-        chunks = self.target._chunks
-        chunk = self.target._chunk
+        target = self.target
+        read = target.read
+        chunks = target._chunks
+        chunk = target._chunk
         unpack_from = self._header.unpack_from
         w_next, w_prev, w_size, w_thread, w_tid, _, w_pcs, w_magic = self._where
         w_end = w_pcs + self.depth
         new_block = tuple.__new__
         block_magic = self.block_magic
-        seen: Set[int] = set()
+        if seen is None:
+            seen = set()
         limit = shard["blocks"] + WALK_SLACK
+        walked = 0
         prev_addr = 0
         addr = shard["first"]
+        m_start = m_end = 0
         while addr:
-            if addr in seen:
-                raise ValidationError(index, addr, "cycle: the list comes back to this block")
-            if len(seen) >= limit:
-                raise ValidationError(index, addr, "more blocks than the shard's counter"
-                                      " (%d) allows" % shard["blocks"])
+            if walked >= limit:
+                raise ValidationError(index, addr, "too-long", "more blocks than the"
+                                      " shard's counter (%d) allows" % shard["blocks"])
             off = addr % CHUNK
             raw = None
             if off + hs <= CHUNK:
@@ -691,24 +702,34 @@ class Heap:
                 raw = read(addr, hs)
                 off = 0
             if raw is None:
-                raise ValidationError(index, addr, "header cannot be read"
+                raise ValidationError(index, addr, "unreadable", "header cannot be read"
                                       + (" (linked from block 0x%x)" % prev_addr
                                          if prev_addr else " (the shard's first block)"))
             v = unpack_from(raw, off)
             magic = v[w_magic]
             if magic != block_magic ^ addr:
-                what = ("a freed block" if magic == self.freed_magic ^ addr
-                        else "bad magic 0x%x" % magic)
-                raise ValidationError(index, addr, what + (" (linked from block 0x%x)"
-                                                           % prev_addr if prev_addr else ""))
+                kind = "freed-block" if magic == self.freed_magic ^ addr else "bad-magic"
+                raise ValidationError(index, addr, kind, "magic 0x%x%s" % (
+                    magic, " (linked from block 0x%x)" % prev_addr if prev_addr else ""))
             if v[w_prev] != prev_addr:
-                raise ValidationError(index, addr, "prev link 0x%x, expected 0x%x"
+                raise ValidationError(index, addr, "bad-prev", "prev link 0x%x, expected 0x%x"
                                       % (v[w_prev], prev_addr))
+            size = v[w_size]
+            if not m_start <= addr < m_end:
+                m = target.mapping_at(addr)
+                m_start, m_end = (m.start, m.end) if m is not None else (0, 0)
+            if addr + hs > m_end or size > m_end - (addr + hs):
+                raise ValidationError(index, addr, "bad-size", "size %d runs past the end"
+                                      " of its mapping" % size)
+            if addr in seen:
+                raise ValidationError(index, addr, "cycle", "the list comes back to"
+                                      " this block")
             seen.add(addr)
+            walked += 1
             pcs = v[w_pcs:w_end]
             if not pcs[-1]:
                 pcs = pcs[:pcs.index(0)]
-            yield new_block(Block, (addr, addr + hs, v[w_size], v[w_thread], v[w_tid], pcs))
+            yield new_block(Block, (addr, addr + hs, size, v[w_thread], v[w_tid], pcs))
             prev_addr = addr
             addr = v[w_next]
 
@@ -717,8 +738,9 @@ class Heap:
 
         :raises ValidationError: at the first corrupted list.
         """
+        seen: Set[int] = set()
         for index, shard in enumerate(self.shards()):
-            yield from self.for_each_block_in_shard(index, shard)
+            yield from self.for_each_block_in_shard(index, shard, seen)
 
     def walk(self) -> Tuple[List[Block], List[ValidationError]]:
         """Every live block that can be reached safely, and one error per
@@ -726,10 +748,11 @@ class Heap:
         if self._walked is None:
             blocks: List[Block] = []
             errors: List[ValidationError] = []
+            seen: Set[int] = set()
             with _no_gc():
                 for index, shard in enumerate(self.shards()):
                     try:
-                        blocks.extend(self.for_each_block_in_shard(index, shard))
+                        blocks.extend(self.for_each_block_in_shard(index, shard, seen))
                     except ValidationError as e:
                         errors.append(e)
             self._walked = (blocks, errors)
@@ -870,7 +893,7 @@ class Heap:
         return {"summary": {"live_blocks": len(blocks),
                             "live_bytes": sum(b.size for b in blocks)},
                 "groups": self._with_frames(groups, limit),
-                "errors": [error_json(e) for e in errors]}
+                "walk_errors": [error_json(e) for e in errors]}
 
     def leaks(self, limit: Optional[int] = None) -> Dict:
         """The ``leaks`` report: direct and indirect leaks by stack."""
@@ -885,7 +908,7 @@ class Heap:
             summary[prefix + "_bytes"] = sum(chosen)
         groups = self._groups((names[k], b) for b, k in zip(blocks, kind) if k)
         return {"summary": summary, "groups": self._with_frames(groups, limit),
-                "errors": [error_json(e) for e in errors]}
+                "walk_errors": [error_json(e) for e in errors]}
 
     def stats(self) -> Dict:
         """The ``stats`` report: totals, per thread, size histogram."""
@@ -916,7 +939,7 @@ class Heap:
                 "foreign_frees": counters.get("foreign_frees"),
                 "failed_allocs": counters.get("failed_allocs"),
                 "threads": threads, "histogram": histogram,
-                "errors": [error_json(e) for e in errors]}
+                "walk_errors": [error_json(e) for e in errors]}
 
     def counters(self) -> Dict[str, int]:
         """The runtime's process-wide counters by name."""
@@ -980,25 +1003,32 @@ class Heap:
 
     def verify(self) -> Dict:
         """The ``verify`` report: list links and header magic of every
-        block, and each shard's counter against its walk."""
+        block, and each shard's counters against its walk; error kinds are
+        the C analyzer's."""
         errors = []
         checked = 0
+        seen: Set[int] = set()
+        d = self.d
         for index, shard in enumerate(self.shards()):
             count = 0
             size = 0
             try:
-                for b in self.for_each_block_in_shard(index, shard):
+                for b in self.for_each_block_in_shard(index, shard, seen):
                     count += 1
                     size += b.size
             except ValidationError as e:
-                errors.append({"kind": "list", "address": hex_or_null(e.block),
+                errors.append({"kind": e.kind, "address": hex_or_null(e.block),
                                "shard": index, "message": str(e),
                                "frames": self._frames_of_header(e.block)})
                 checked += count
                 continue
             checked += count
-            if count != shard["blocks"] or size != shard["bytes"]:
-                errors.append({"kind": "counter", "address": None, "shard": index,
+            kind = ("count-mismatch" if count != shard["blocks"] else
+                    "bytes-mismatch" if size != shard["bytes"] else None)
+            if kind:
+                errors.append({"kind": kind,
+                               "address": hex_or_null(d[D_SHARDS] + index * d[D_SHARD_SIZE]),
+                               "shard": index,
                                "message": "shard %d: %d blocks of %d bytes on the list,"
                                           " its counters say %d blocks of %d bytes"
                                           % (index, count, size, shard["blocks"],
@@ -1145,7 +1175,8 @@ def frame_json(f: Frame) -> Dict:
 
 def error_json(e: ValidationError) -> Dict:
     """A walk error as JSON."""
-    return {"shard": e.shard, "address": hex_or_null(e.block), "message": str(e)}
+    return {"kind": e.kind, "shard": e.shard, "address": hex_or_null(e.block),
+            "message": str(e)}
 
 
 def to_json(report: Dict) -> str:
@@ -1279,4 +1310,4 @@ def render(command: str, r: Dict, as_json: bool) -> str:
 def warnings(r: Dict) -> List[str]:
     """One line per corrupted list in a report, for stderr."""
     return ["dmem: warning: %s; the walk went on with the next shard" % e["message"]
-            for e in r.get("errors", []) if "kind" not in e]
+            for e in r.get("walk_errors", [])]

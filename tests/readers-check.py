@@ -10,6 +10,7 @@ with one line saying what differs.
                            stdout buffer, frames with functions
   mallinfo A B...          readers-mallinfo: hblkhd overflows, the saturated
                            call from main, the same fields everywhere
+  same-verify A B...       verify reports agree (kinds and addresses)
   same A B...              reports agree: summaries and groups (kind, count,
                            bytes, threads, pcs)
 """
@@ -143,6 +144,18 @@ def check_mallinfo(paths):
                 fail("%s and %s: %s differ: %s vs %s" % (paths[0], p, key, first[key], r[key]))
 
 
+def check_same_verify(paths):
+    """verify reports agree: ok, blocks checked, each error's kind and
+    address."""
+    def key(r):
+        return (r["ok"], r["blocks_checked"],
+                [(e["kind"], e["address"]) for e in r["errors"]])
+    first = key(load(paths[0]))
+    for p in paths[1:]:
+        if key(load(p)) != first:
+            fail("%s and %s: verify differs: %s vs %s" % (paths[0], p, first, key(load(p))))
+
+
 def main():
     """Run the check named by argv[1]."""
     if len(sys.argv) < 3:
@@ -156,6 +169,8 @@ def main():
         check_threads(paths[0])
     elif check == "mallinfo":
         check_mallinfo(paths)
+    elif check == "same-verify":
+        check_same_verify(paths)
     elif check == "same":
         check_same(paths)
     else:

@@ -2,7 +2,8 @@
 # The three readers agree: gdb, drgn and (when built) the C analyzer give the
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
 # leaks on several cores: kernel cores of the classic driver, the thread
-# program and a 3000-block heap, and a gcore core.
+# program and a 3000-block heap, a gcore core, and cores whose lists were
+# corrupted or made cyclic (there verify must agree too).
 . "$top_srcdir/tests/test-lib.sh"
 . "$top_srcdir/tests/readers-lib.sh"
 need_gdb
@@ -14,12 +15,15 @@ kernel_core classic.core ./readers-classic
 kernel_core threads.core ./readers-threads
 kernel_core many.core ./readers-many 3000
 gcore_core gmany.core ./readers-many 2000 wait
+kernel_core corrupt.core ./readers-classic corrupt
+kernel_core cycle.core ./readers-classic cycle
 
 have_c=no
 [ -x "$DMEM" ] && have_c=yes
-for pair in readers-classic:classic readers-threads:threads readers-many:many readers-many:gmany; do
+for pair in readers-classic:classic readers-threads:threads readers-many:many \
+            readers-many:gmany readers-classic:corrupt readers-classic:cycle; do
   prog=${pair%%:*} core=${pair#*:}.core
-  for cmd in stacks leaks; do
+  for cmd in stacks leaks verify; do
     base=${pair#*:}.$cmd
     gdb_dmem $base.gdb.json $prog $core -- "dmem $cmd --json"
     drgn_dmem $base.drgn.json -c $core -- $cmd --json
@@ -30,7 +34,7 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many re
         fail "dmem $cmd $core: $(cat $base.c.err)"
       set -- $base.c.json "$@"
     fi
-    check same "$@"
+    if [ $cmd = verify ]; then check same-verify "$@"; else check same "$@"; fi
   done
 done
 check threads threads.leaks.gdb.json
