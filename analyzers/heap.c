@@ -75,13 +75,6 @@ check_descriptor (const uint64_t *d)
   return 0;
 }
 
-/* A set of header addresses, to find a block seen twice (a cycle).  */
-struct addr_set
-{
-  uint64_t *slots;
-  size_t mask, count;
-};
-
 static size_t
 hash_u64 (uint64_t x)
 {
@@ -89,36 +82,6 @@ hash_u64 (uint64_t x)
   x *= 0xff51afd7ed558ccdULL;
   x ^= x >> 33;
   return x;
-}
-
-/* Insert ADDR (non-zero).  Returns 1 if it was new, 0 if present.  */
-static int
-addr_set_insert (struct addr_set *s, uint64_t addr)
-{
-  if (2 * (s->count + 1) > s->mask + 1)
-    {
-      size_t size = s->slots == NULL ? 1024 : 2 * (s->mask + 1);
-      uint64_t *old = s->slots;
-      size_t old_size = old == NULL ? 0 : s->mask + 1;
-      s->slots = dmem_xcalloc (size, sizeof *s->slots);
-      s->mask = size - 1;
-      s->count = 0;
-      for (size_t i = 0; i < old_size; i++)
-	if (old[i] != 0)
-	  addr_set_insert (s, old[i]);
-      free (old);
-    }
-  for (size_t i = hash_u64 (addr) & s->mask;; i = (i + 1) & s->mask)
-    {
-      if (s->slots[i] == addr)
-	return 0;
-      if (s->slots[i] == 0)
-	{
-	  s->slots[i] = addr;
-	  s->count++;
-	  return 1;
-	}
-    }
 }
 
 /* Interning of stacks: equal PC tuples share one index.  */
@@ -197,100 +160,193 @@ get_u32 (const unsigned char *p, uint64_t off)
   return v;
 }
 
-/* Walk shard I (its bytes in SHARD) and append its blocks to H.  */
+/* Where the walk of one shard stands.  */
+struct walk
+{
+  uint64_t shard_addr;
+  uint64_t addr, prev;              /* next header to read, and its prev */
+  uint64_t walked, bytes;           /* blocks appended so far */
+  uint64_t counted, counted_bytes;  /* the shard's counters */
+  uint64_t limit;                   /* counter + 1000 steps */
+  uint64_t saved, power, lambda;    /* Brent's cycle detection */
+};
+
+/* Start the walk of the shard whose bytes are SHARD.  */
 static void
-walk_shard (struct dmem_target *t, struct dmem_heap *h, int i,
-	    uint64_t shard_addr, const unsigned char *shard,
-	    struct addr_set *seen, struct stack_table *st)
+walk_begin (struct dmem_heap *h, struct walk *w, uint64_t shard_addr,
+	    const unsigned char *shard)
 {
   const uint64_t *d = h->desc;
-  uint64_t hs = d[DMEM_DESC_HEADER_SIZE];
-  uint64_t counted = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BLOCKS]);
-  uint64_t counted_bytes = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BYTES]);
-  h->shard_blocks += counted;
-  h->shard_bytes += counted_bytes;
+  memset (w, 0, sizeof *w);
+  w->shard_addr = shard_addr;
+  w->counted = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BLOCKS]);
+  w->counted_bytes = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BYTES]);
+  h->shard_blocks += w->counted;
+  h->shard_bytes += w->counted_bytes;
   h->shard_allocs += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_ALLOCS]);
   h->shard_frees += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FREES]);
-  uint64_t limit = counted > UINT64_MAX - 1000 ? UINT64_MAX : counted + 1000;
-  uint64_t addr = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FIRST]);
-  uint64_t prev = 0, walked = 0, bytes = 0;
-  unsigned char buf[MAX_HEADER];
-  uint64_t pcs[MAX_DEPTH];
-  const char *problem = NULL;
-  uint32_t stack = UINT32_MAX;
-  for (; addr != 0; prev = addr, addr = get_u64 (buf, d[DMEM_DESC_OFF_NEXT]))
-    {
-      stack = UINT32_MAX;
-      if (walked >= limit)
-	{
-	  problem = "too-long";
-	  break;
-	}
-      const unsigned char *hdr = dmem_view (t, addr, hs, buf);
-      if (hdr == NULL)
-	{
-	  problem = "unreadable";
-	  break;
-	}
-      if (hdr != buf)
-	memcpy (buf, hdr, hs);
-      /* The stack names the block in problem reports too.  */
-      memcpy (pcs, buf + d[DMEM_DESC_OFF_PCS], h->depth * 8);
-      size_t n = 0;
-      while (n < h->depth && pcs[n] != 0)
-	n++;
-      memset (pcs + n, 0, (h->depth - n) * 8);
-      stack = intern_stack (h, st, pcs);
-      uint64_t magic = get_u64 (buf, d[DMEM_DESC_OFF_MAGIC]);
-      if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
-	{
-	  problem = magic == (d[DMEM_DESC_FREED_MAGIC] ^ addr)
-		    ? "freed-block" : "bad-magic";
-	  break;
-	}
-      if (get_u64 (buf, d[DMEM_DESC_OFF_PREV]) != prev)
-	{
-	  problem = "bad-prev";
-	  break;
-	}
-      uint64_t size = get_u64 (buf, d[DMEM_DESC_OFF_SIZE]);
-      struct dmem_region *r = dmem_region_at (t, addr);
-      if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
-	  || size > r->end - (addr + hs))
-	{
-	  problem = "bad-size";
-	  break;
-	}
-      if (!addr_set_insert (seen, addr))
-	{
-	  problem = "cycle";
-	  break;
-	}
-      if ((h->nblocks & (h->nblocks - 1)) == 0)
-	h->blocks = dmem_xrealloc (h->blocks, h->nblocks ? 2 * h->nblocks : 1,
-				   sizeof *h->blocks);
-      h->blocks[h->nblocks++] = (struct dmem_block_ref) {
-	addr + hs, size, stack, get_u32 (buf, d[DMEM_DESC_OFF_TID]) };
-      walked++;
-      bytes += size;
-    }
-  if (problem != NULL)
-    {
-      add_problem (h, problem, addr, stack, i);
-      dmem_warn ("shard %d: %s block at 0x%" PRIx64 "; the rest of this "
-		 "shard is skipped", i, problem, addr);
-    }
-  else if (walked != counted)
-    add_problem (h, "count-mismatch", shard_addr, UINT32_MAX, i);
-  else if (bytes != counted_bytes)
-    add_problem (h, "bytes-mismatch", shard_addr, UINT32_MAX, i);
+  w->limit = w->counted > UINT64_MAX - 1000 ? UINT64_MAX : w->counted + 1000;
+  w->addr = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FIRST]);
+  w->power = 1;
 }
 
-static int
-block_cmp (const void *a, const void *b)
+/* Take one step of walk W: append the block at w->addr to H and move to
+   the next.  Returns NULL to go on, or the problem that ends this shard's
+   walk; *STACK is then the stack of the block concerned, if known.  */
+static const char *
+walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
+	   struct stack_table *st, uint32_t *stack)
 {
-  const struct dmem_block_ref *x = a, *y = b;
-  return x->user < y->user ? -1 : x->user > y->user;
+  const uint64_t *d = h->desc;
+  uint64_t hs = d[DMEM_DESC_HEADER_SIZE], addr = w->addr;
+  unsigned char buf[MAX_HEADER];
+  uint64_t pcs[MAX_DEPTH];
+  *stack = UINT32_MAX;
+  /* Brent: compare with a block saved at each power of two steps.  */
+  if (addr == w->saved)
+    return "cycle";
+  if (w->lambda == w->power)
+    {
+      w->saved = addr;
+      w->power *= 2;
+      w->lambda = 0;
+    }
+  w->lambda++;
+  if (w->walked >= w->limit)
+    return "too-long";
+  const unsigned char *hdr = dmem_view (t, addr, hs, buf);
+  if (hdr == NULL)
+    return "unreadable";
+  /* The stack names the block in problem reports too.  */
+  memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+  size_t n = 0;
+  while (n < h->depth && pcs[n] != 0)
+    n++;
+  memset (pcs + n, 0, (h->depth - n) * 8);
+  *stack = intern_stack (h, st, pcs);
+  uint64_t magic = get_u64 (hdr, d[DMEM_DESC_OFF_MAGIC]);
+  if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
+    return magic == (d[DMEM_DESC_FREED_MAGIC] ^ addr) ? "freed-block"
+	   : "bad-magic";
+  if (get_u64 (hdr, d[DMEM_DESC_OFF_PREV]) != w->prev)
+    return "bad-prev";
+  uint64_t size = get_u64 (hdr, d[DMEM_DESC_OFF_SIZE]);
+  struct dmem_region *r = dmem_region_at (t, addr);
+  if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
+      || size > r->end - (addr + hs))
+    return "bad-size";
+  if ((h->nblocks & (h->nblocks - 1)) == 0)
+    h->blocks = dmem_xrealloc (h->blocks, h->nblocks ? 2 * h->nblocks : 1,
+			       sizeof *h->blocks);
+  h->blocks[h->nblocks++] = (struct dmem_block_ref) {
+    addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]) };
+  w->walked++;
+  w->bytes += size;
+  w->prev = addr;
+  w->addr = get_u64 (hdr, d[DMEM_DESC_OFF_NEXT]);
+  /* Start fetching the next header while the other shards take a step.  */
+  struct dmem_region *next = dmem_region_at (t, w->addr);
+  if (next != NULL && w->addr - next->start < next->avail)
+    __builtin_prefetch (next->data + (w->addr - next->start));
+  return NULL;
+}
+
+/* Walk every shard, one step of each in turn, so that the reads of many
+   lists are in flight at once.  A shard's walk ends at its NULL link or at
+   its first problem (recorded and warned about); the others go on.  */
+static void
+walk_shards (struct dmem_target *t, struct dmem_heap *h,
+	     const unsigned char *shards, uint64_t nshards, uint64_t ss)
+{
+  const uint64_t *d = h->desc;
+  struct walk *w = dmem_xcalloc (nshards, sizeof *w);
+  uint32_t *active = dmem_xcalloc (nshards, sizeof *active);
+  struct stack_table st = { NULL, 0 };
+  size_t nactive = 0;
+  for (uint64_t i = 0; i < nshards; i++)
+    {
+      walk_begin (h, &w[i], d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss);
+      active[nactive++] = i;
+    }
+  while (nactive > 0)
+    for (size_t k = 0; k < nactive;)
+      {
+	uint32_t i = active[k], stack = UINT32_MAX;
+	const char *problem = NULL;
+	if (w[i].addr != 0
+	    && (problem = walk_step (t, h, &w[i], &st, &stack)) == NULL)
+	  {
+	    k++;
+	    continue;
+	  }
+	active[k] = active[--nactive];
+	if (problem != NULL)
+	  {
+	    add_problem (h, problem, w[i].addr, stack, i);
+	    dmem_warn ("shard %u: %s block at 0x%" PRIx64 "; the rest of this "
+		       "shard is skipped", i, problem, w[i].addr);
+	  }
+	else if (w[i].walked != w[i].counted)
+	  add_problem (h, "count-mismatch", w[i].shard_addr, UINT32_MAX, i);
+	else if (w[i].bytes != w[i].counted_bytes)
+	  add_problem (h, "bytes-mismatch", w[i].shard_addr, UINT32_MAX, i);
+      }
+  free (st.slots);
+  free (active);
+  free (w);
+}
+
+/* Sort the blocks by user address: LSD radix sort, 16 bits a pass, over
+   the bits in which the addresses differ.  */
+static void
+sort_blocks (struct dmem_heap *h)
+{
+  size_t n = h->nblocks;
+  if (n < 2)
+    return;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      lo = h->blocks[i].user < lo ? h->blocks[i].user : lo;
+      hi = h->blocks[i].user > hi ? h->blocks[i].user : hi;
+    }
+  struct dmem_block_ref *tmp = dmem_xmalloc (n * sizeof *tmp);
+  size_t *count = dmem_xmalloc ((1 << 16) * sizeof *count);
+  for (unsigned shift = 0; shift < 64 && ((hi - lo) >> shift) != 0;
+       shift += 16)
+    {
+      memset (count, 0, (1 << 16) * sizeof *count);
+      for (size_t i = 0; i < n; i++)
+	count[((h->blocks[i].user - lo) >> shift) & 0xffff]++;
+      size_t sum = 0;
+      for (size_t k = 0; k < (1 << 16); k++)
+	{
+	  size_t c = count[k];
+	  count[k] = sum;
+	  sum += c;
+	}
+      for (size_t i = 0; i < n; i++)
+	tmp[count[((h->blocks[i].user - lo) >> shift) & 0xffff]++]
+	  = h->blocks[i];
+      struct dmem_block_ref *swap = h->blocks;
+      h->blocks = tmp;
+      tmp = swap;
+    }
+  free (count);
+  free (tmp);
+}
+
+/* Keep each block once: a cycle's blocks were appended more than once
+   before Brent's method saw it (the cycle itself is reported), and a list
+   running into another one is reported as a bad prev link.  */
+static void
+drop_duplicates (struct dmem_heap *h)
+{
+  size_t out = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    if (out == 0 || h->blocks[out - 1].user != h->blocks[i].user)
+      h->blocks[out++] = h->blocks[i];
+  h->nblocks = out;
 }
 
 int
@@ -337,15 +393,10 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
       return dmem_fail ("cannot read the dmem shards at 0x%" PRIx64,
 			d[DMEM_DESC_SHARDS]);
     }
-  struct addr_set seen = { NULL, 0, 0 };
-  struct stack_table st = { NULL, 0 };
-  for (uint64_t i = 0; i < nshards; i++)
-    walk_shard (t, h, i, d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss,
-		&seen, &st);
+  walk_shards (t, h, shards, nshards, ss);
   free (shards);
-  free (seen.slots);
-  free (st.slots);
-  qsort (h->blocks, h->nblocks, sizeof *h->blocks, block_cmp);
+  sort_blocks (h);
+  drop_duplicates (h);
 
   size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
 		  ? d[DMEM_DESC_STAT_COUNT] : DMEM_STAT_COUNT;

@@ -23,9 +23,12 @@ struct reach
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
   unsigned shift;          /* bucket = (v - lo) >> shift */
   uint32_t *bucket;        /* first block whose user >= bucket start */
+  uint64_t *starts;        /* user address of each block, densely */
   size_t nbuckets;
   unsigned char set_to;    /* mark given to blocks found by this flood */
   size_t leader;           /* the direct leak being flooded, or SIZE_MAX */
+  size_t sweep;            /* blocks below this index are queued when
+			      found; the others wait for the sweep */
 };
 
 /* Index the sorted blocks by address buckets so a word is resolved with a
@@ -42,11 +45,15 @@ build_index (struct reach *r)
       if (end > r->hi)
 	r->hi = end;
     }
-  r->shift = 12;
+  /* About two buckets per block: most words resolve without a search.  */
+  r->shift = 4;
   while (((r->hi - r->lo) >> r->shift) > 2 * h->nblocks + 65536)
     r->shift++;
   r->nbuckets = ((r->hi - r->lo) >> r->shift) + 2;
   r->bucket = dmem_xmalloc (r->nbuckets * sizeof *r->bucket);
+  r->starts = dmem_xmalloc (h->nblocks * sizeof *r->starts);
+  for (size_t i = 0; i < h->nblocks; i++)
+    r->starts[i] = h->blocks[i].user;
   size_t i = 0;
   for (size_t b = 0; b < r->nbuckets; b++)
     {
@@ -67,18 +74,17 @@ find_block (const struct reach *r, uint64_t v)
   /* Candidates: blocks starting in V's bucket up to V, or the last one
      starting before it (it may extend into the bucket).  */
   size_t lo = r->bucket[b] ? r->bucket[b] - 1 : 0, hi = r->bucket[b + 1];
-  const struct dmem_block_ref *bl = r->h->blocks;
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (bl[mid].user <= v)
+      if (r->starts[mid] <= v)
 	lo = mid + 1;
       else
 	hi = mid;
     }
   if (lo == 0)
     return SIZE_MAX;
-  const struct dmem_block_ref *c = &bl[lo - 1];
+  const struct dmem_block_ref *c = &r->h->blocks[lo - 1];
   if (v - c->user < c->size || (c->size == 0 && v == c->user))
     return lo - 1;
   return SIZE_MAX;
@@ -95,7 +101,8 @@ visit (struct reach *r, uint64_t v)
   if (m == 0 || (r->set_to == DMEM_INDIRECT && m == DMEM_LEAK))
     {
       r->mark[i] = r->set_to;
-      r->work[r->nwork++] = i;
+      if (i < r->sweep)
+	r->work[r->nwork++] = i;
     }
 }
 
@@ -152,6 +159,15 @@ flood (struct reach *r)
   while (r->nwork > 0)
     {
       const struct dmem_block_ref *b = &r->h->blocks[r->work[--r->nwork]];
+      /* Start fetching a block scanned a few steps from now.  */
+      if (r->nwork >= 8)
+	{
+	  const struct dmem_block_ref *ahead
+	    = &r->h->blocks[r->work[r->nwork - 8]];
+	  struct dmem_region *reg = dmem_region_at (r->t, ahead->user);
+	  if (reg != NULL && ahead->user - reg->start < reg->avail)
+	    __builtin_prefetch (reg->data + (ahead->user - reg->start));
+	}
       scan_range (r, b->user, b->user + b->size);
     }
 }
@@ -201,7 +217,7 @@ unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 {
   struct reach r = { .t = t, .h = h, .set_to = DMEM_REACHABLE,
-		     .leader = SIZE_MAX };
+		     .leader = SIZE_MAX, .sweep = 0 };
   r.mark = dmem_xcalloc (h->nblocks + 1, 1);
   if (h->nblocks == 0)
     return r.mark;
@@ -221,10 +237,17 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       struct dmem_region *tls = dmem_region_at (t, th->regs[DMEM_REG_FS_BASE]);
       if (tls != NULL)
 	scan_range (&r, tls->start, tls->end);
-      flood (&r);
     }
   dwfl_getmodules (t->dwfl, scan_module, &r, 0);
-  flood (&r);
+  /* Scan the reachable blocks in address order, so the target's memory is
+     read mostly sequentially; a block found below the sweep is queued.  */
+  for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)
+    if (r.mark[r.sweep] == DMEM_REACHABLE)
+      {
+	const struct dmem_block_ref *b = &h->blocks[r.sweep];
+	scan_range (&r, b->user, b->user + b->size);
+	flood (&r);
+      }
 
   /* Unreachable blocks in address order: each not yet found from an
      earlier leak is a direct leak; what it reaches is indirect.  */
@@ -239,5 +262,6 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       }
   free (r.work);
   free (r.bucket);
+  free (r.starts);
   return r.mark;
 }

@@ -391,28 +391,34 @@ dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
 		   struct dmem_heap *h, const struct dmem_options *o)
 {
   FILE *out = o->out;
-  /* Per thread: sort (tid, size) pairs by tid, then merge.  */
-  struct thread_total *th = dmem_xmalloc ((h->nblocks + 1) * sizeof *th);
+  /* Per thread: an open-addressing table on tid, then sorted by bytes.  */
+  size_t mask = 255;
+  while (mask < 4 * h->nblocks)
+    mask = 2 * mask + 1;
+  struct thread_total *th = dmem_xcalloc (mask + 1, sizeof *th);
   uint64_t hist_blocks[65] = { 0 }, hist_bytes[65] = { 0 }, bytes = 0;
+  size_t nth = 0;
   for (size_t i = 0; i < h->nblocks; i++)
     {
       uint64_t size = h->blocks[i].size;
-      th[i] = (struct thread_total) { h->blocks[i].tid, 1, size };
+      uint32_t tid = h->blocks[i].tid;
+      size_t k = (tid * 0x9e3779b1u) & mask;
+      while (th[k].blocks != 0 && th[k].tid != tid)
+	k = (k + 1) & mask;
+      if (th[k].blocks == 0)
+	nth++;
+      th[k].tid = tid;
+      th[k].blocks++;
+      th[k].bytes += size;
       int c = size == 0 ? 0 : 64 - __builtin_clzll (size);
       hist_blocks[c]++;
       hist_bytes[c] += size;
       bytes += size;
     }
-  qsort (th, h->nblocks, sizeof *th, tid_order);
-  size_t nth = 0;
-  for (size_t i = 0; i < h->nblocks; i++)
-    if (nth > 0 && th[nth - 1].tid == th[i].tid)
-      {
-	th[nth - 1].blocks++;
-	th[nth - 1].bytes += th[i].bytes;
-      }
-    else
-      th[nth++] = th[i];
+  size_t used = 0;
+  for (size_t k = 0; k <= mask; k++)
+    if (th[k].blocks != 0)
+      th[used++] = th[k];
   qsort (th, nth, sizeof *th, thread_total_order);
   const uint64_t *s = h->stats;
   if (o->format == DMEM_JSON)

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Speed of `dmem leaks` on a core holding 1M live blocks, as a ratio of
+# reading the core file once (`cat core >/dev/null`, warm cache), and the
+# analyzer's peak memory against the core's size.
+# Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree)
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+DMEM=${DMEM:-$top/analyzers/dmem}
+LIBDMEM=${LIBDMEM:-$top/runtime/.libs/libdmem.so}
+BLOCKS=${1:-1000000}
+[ -x "$DMEM" ] && [ -e "$LIBDMEM" ] || { echo "build dmem first" >&2; exit 1; }
+work=$(mktemp -d /tmp/dmem-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+# BLOCKS blocks of 16..136 bytes from 8 call sites; 9 in 10 kept in a global
+# array (reachable), every 10th pointer dropped (a leak).
+cat >many.c <<'C'
+#include <stdlib.h>
+void **kept;
+#define SITE(n) static __attribute__ ((noinline)) void *site##n (size_t s) \
+  { return malloc (s); }
+SITE (0) SITE (1) SITE (2) SITE (3) SITE (4) SITE (5) SITE (6) SITE (7)
+static void *(*const sites[8]) (size_t) = { site0, site1, site2, site3,
+					    site4, site5, site6, site7 };
+int
+main (int argc, char **argv)
+{
+  long n = atol (argv[1]);
+  kept = calloc (n, sizeof *kept);
+  for (long i = 0; i < n; i++)
+    {
+      void *p = sites[i % 8] (16 + (i * 7919) % 121);
+      if (i % 10 != 9)
+	kept[i] = p;
+    }
+  return 0;
+}
+C
+cc -O2 -g -o many many.c
+ulimit -c unlimited
+DMEM_OPTS=abort-shutdown LD_PRELOAD=$LIBDMEM ./many "$BLOCKS" 2>/dev/null || true
+core=$(ls core* | head -n 1)
+size=$(stat -c %s "$core")
+
+# best of 5 wall-clock seconds of a command
+best () {
+  b=
+  for i in 1 2 3 4 5; do
+    s=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    e=$(date +%s.%N)
+    b=$(echo "$e $s ${b:-1e9}" | awk '{t = $1 - $2; print (t < $3) ? t : $3}')
+  done
+  echo "$b"
+}
+cat "$core" >/dev/null                     # warm the page cache
+t_cat=$(best cat "$core")
+t_leaks=$(best "$DMEM" leaks "$core")
+t_stacks=$(best "$DMEM" stacks "$core")
+rss=$(/usr/bin/time -f %M "$DMEM" leaks "$core" 2>&1 >/dev/null | tail -n 1)
+"$DMEM" leaks "$core" | tail -n 1
+
+awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
+    -v stacks="$t_stacks" -v rss="$rss" 'BEGIN {
+  printf "blocks            %d\n", blocks
+  printf "core size         %.1f MiB\n", size / 1048576
+  printf "cat core          %.3f s\n", cat
+  printf "dmem leaks        %.3f s  (%.2fx cat; target <= 3x)\n", leaks, leaks / cat
+  printf "dmem stacks       %.3f s  (%.2fx cat)\n", stacks, stacks / cat
+  printf "dmem leaks maxrss %.1f MiB (%.0f%% of the core; includes mapped core pages)\n",
+         rss / 1024, 100 * rss * 1024 / size
+}'
