@@ -34,6 +34,7 @@ struct dmem_region
 {
   uint64_t start, end;
   int writable, readable;
+  int file_backed;       /* live process: a mapping of a file */
   const unsigned char *data;
   uint64_t avail;
   int loaded;            /* live process: data was read already */
@@ -62,7 +63,7 @@ struct dmem_target
   size_t last_region;        /* lookup cache */
   struct dmem_thread *threads;
   size_t nthreads;
-  pid_t *attached;           /* live: threads under ptrace */
+  pid_t *attached;           /* live: threads under ptrace while read */
   size_t nattached;
 };
 
@@ -71,9 +72,10 @@ struct dmem_target
    or -1 after dmem_fail.  */
 int dmem_target_open_core (struct dmem_target *t, const char *path,
 			   const char *executable, const char *sysroot);
-/* Attach to every thread of a live process (stopping it), read its
-   registers and mappings.  Returns 0 or -1 after dmem_fail; on success the
-   process stays stopped until dmem_target_close.  */
+/* Stop every thread of a live process with ptrace, read its registers and
+   a snapshot of its writable and anonymous memory in bulk, and detach: the
+   process runs on (or stays in the group stop it was in).  Returns 0 or -1
+   after dmem_fail.  */
 int dmem_target_open_pid (struct dmem_target *t, pid_t pid,
 			  const char *executable, const char *sysroot);
 /* Detach from a live process, release everything.  */

@@ -269,6 +269,15 @@ attach_all (struct dmem_target *t)
   return 0;
 }
 
+/* Let every attached thread run on (or stay in its group stop).  */
+static void
+detach_all (struct dmem_target *t)
+{
+  for (size_t i = 0; i < t->nattached; i++)
+    ptrace (PTRACE_DETACH, t->attached[i], 0, 0);
+  t->nattached = 0;
+}
+
 /* Read /proc/PID/maps into t->regions (data loaded lazily).  */
 static int
 read_maps (struct dmem_target *t)
@@ -281,9 +290,10 @@ read_maps (struct dmem_target *t)
   char line[4096];
   while (fgets (line, sizeof line, f) != NULL)
     {
-      unsigned long long start, end;
+      unsigned long long start, end, offset, inode = 0;
       char perms[8];
-      if (sscanf (line, "%llx-%llx %7s", &start, &end, perms) != 3
+      if (sscanf (line, "%llx-%llx %7s %llx %*s %llu", &start, &end, perms,
+		  &offset, &inode) < 3
 	  || end <= start)
 	continue;
       t->regions = dmem_xrealloc (t->regions, t->nregions + 1,
@@ -294,6 +304,7 @@ read_maps (struct dmem_target *t)
       r->end = end;
       r->readable = perms[0] == 'r';
       r->writable = perms[1] == 'w';
+      r->file_backed = inode != 0;
     }
   fclose (f);
   qsort (t->regions, t->nregions, sizeof *t->regions, region_cmp);
@@ -318,6 +329,13 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid,
     return dmem_fail ("cannot open %s: %s", path, strerror (errno));
   if (read_maps (t) != 0)
     return -1;
+  /* Snapshot what can hold blocks or roots (writable or anonymous memory)
+     in bulk, then let the process run on.  Read-only file mappings stay
+     readable on demand.  */
+  for (size_t i = 0; i < t->nregions; i++)
+    if (t->regions[i].writable || !t->regions[i].file_backed)
+      dmem_region_load (t, &t->regions[i]);
+  detach_all (t);
   t->dwfl = begin_dwfl (sysroot);
   if (t->dwfl == NULL)
     return -1;
@@ -337,8 +355,7 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid,
 void
 dmem_target_close (struct dmem_target *t)
 {
-  for (size_t i = 0; i < t->nattached; i++)
-    ptrace (PTRACE_DETACH, t->attached[i], 0, 0);
+  detach_all (t);
   if (t->dwfl != NULL)
     dwfl_end (t->dwfl);
   for (size_t i = 0; i < t->nregions; i++)
