@@ -44,6 +44,9 @@ __all__ = [
     "verify",
 ]
 
+# x86-64 struct pt_regs, in the kernel's names (drgn reads it by name).
+_PT_REGS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8",
+            "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
 _PTRACE_GETREGS = 12
 _PTRACE_ATTACH = 16
 _PTRACE_DETACH = 17
@@ -150,6 +153,7 @@ class _DrgnTarget(dmem_heap.Target):
         self._maps: Optional[List[dmem_heap.Mapping]] = None
         self._threads: Optional[List[dmem_heap.ThreadInfo]] = None
         self._ptrace: Optional[_Ptrace] = None
+        self._pt_regs: Optional[drgn.Type] = None
 
     def read_raw(self, address: int, size: int) -> bytes:
         """Bulk read through drgn."""
@@ -215,14 +219,36 @@ class _DrgnTarget(dmem_heap.Target):
             return None
 
     def symbolize_raw(self, pc: int):
-        """Function and offset from drgn's symbol tables.  drgn 0.0.22 has
-        no address-to-line lookup outside stack traces, so file and line are
-        None."""
+        """Function and offset from drgn's symbol tables; file and line of
+        pc - 1 from drgn's line tables."""
         try:
             sym = self.prog.symbol(pc)
+            function, offset = sym.name, pc - sym.address
         except LookupError:
-            return None, None, None, None
-        return sym.name, pc - sym.address, None, None
+            function = offset = None
+        file, line = self._source(pc - 1)
+        return function, offset, file, line
+
+    def _source(self, address: int) -> Tuple[Optional[str], Optional[int]]:
+        """(file, line) of ``address`` from drgn's debug info, or Nones.
+
+        drgn 0.0.22 looks up source lines only for stack frames, so this
+        unwinds a one-frame stack from a made-up ``struct pt_regs`` whose
+        instruction pointer is ``address`` (drgn accepts such an object for
+        Program.stack_trace on x86-64)."""
+        try:
+            if self._pt_regs is None:
+                u64 = self.prog.int_type("unsigned long", 8, False)
+                self._pt_regs = self.prog.struct_type(
+                    "pt_regs", 8 * len(_PT_REGS),
+                    [drgn.TypeMember(u64, name, 64 * i) for i, name in enumerate(_PT_REGS)])
+            regs = dict.fromkeys(_PT_REGS, 0)
+            regs["ip"] = address
+            frame = self.prog.stack_trace(drgn.Object(self.prog, self._pt_regs, value=regs))[0]
+            file, line, _column = frame.source()
+            return file, line
+        except (LookupError, ValueError, drgn.FaultError, TypeError, IndexError):
+            return None, None
 
 
 def heap(prog: drgn.Program) -> dmem_heap.Heap:

@@ -15,8 +15,8 @@ check stacks-classic stacks.json
 drgn_dmem blocks.txt -c classic.core -- blocks
 grep -Eq '^block 0x[0-9a-f]+: 2048 bytes, thread 0x[0-9a-f]+ \(LWP [0-9]+\)$' blocks.txt ||
   fail "blocks lists no 2048-byte block"
-grep -Eq '^    #[0-9]+ main\+0x[0-9a-f]+ \[readers-classic\]$' blocks.txt ||
-  fail "blocks shows no main+0xOFF frame"
+grep -Eq '^    #[0-9]+ main\+0x[0-9a-f]+ \(.*readers-classic.c:[0-9]+\) \[readers-classic\]$' blocks.txt ||
+  fail "blocks shows no main+0xOFF (file:line) frame"
 for cmd in stats mallinfo verify; do
   drgn_dmem $cmd.json -c classic.core -- $cmd --json
   expect_eq "$cmd exit status" 0 "$drgn_status"
