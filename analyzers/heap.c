@@ -10,6 +10,9 @@
 #define MAX_DEPTH 64
 #define MAX_HEADER 4096
 
+/* The descriptor fields this analyzer reads: up to the guard size.  */
+#define DMEM_DESC_USED (DMEM_DESC_GUARD_SIZE + 1)
+
 struct find_desc
 {
   const char *want;   /* module name must contain this, or NULL for any */
@@ -372,13 +375,17 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (d[DMEM_DESC_MAGIC] != DMEM_DESCRIPTOR_MAGIC)
     return dmem_fail ("the dmem descriptor at 0x%" PRIx64 " has a bad magic",
 		      f.addr);
+  /* Fields are only appended: any descriptor holding the fields this
+     analyzer reads will do; later fields it lacks read as 0.  */
   if (d[DMEM_DESC_VERSION] < DMEM_FORMAT_VERSION
-      || d[DMEM_DESC_FIELDS] < DMEM_DESC_COUNT)
+      || d[DMEM_DESC_FIELDS] < DMEM_DESC_USED)
     return dmem_fail ("the dmem descriptor is version %" PRIu64 " with %"
-		      PRIu64 " fields; this dmem reads version %d with %d",
+		      PRIu64 " fields; this dmem needs version %d with %d",
 		      d[DMEM_DESC_VERSION], d[DMEM_DESC_FIELDS],
-		      DMEM_FORMAT_VERSION, DMEM_DESC_COUNT);
-  if (dmem_read (t, f.addr, d, sizeof h->desc) != 0)
+		      DMEM_FORMAT_VERSION, DMEM_DESC_USED);
+  size_t nfields = d[DMEM_DESC_FIELDS] < DMEM_DESC_COUNT
+		   ? d[DMEM_DESC_FIELDS] : DMEM_DESC_COUNT;
+  if (dmem_read (t, f.addr, d, nfields * 8) != 0)
     return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
 		      f.addr);
   if (check_descriptor (d) != 0)
