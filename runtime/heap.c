@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include "failinject.h"
+#include "integrity.h"
 #include "options.h"
 #include "unwind.h"
 
 #define HDR sizeof (struct dmem_block)
+/* Bytes added to each request: the header before, the guard after.  */
+#define SPARE (HDR + DMEM_GUARD_SIZE)
 /* Largest request we pass on: glibc refuses more than PTRDIFF_MAX too.  */
 #define MAX_REQUEST ((size_t) PTRDIFF_MAX - 2 * 4096)
 
@@ -55,10 +58,17 @@ __attribute__ ((visibility ("default"))) const uint64_t dmem_descriptor[DMEM_DES
   [DMEM_DESC_MALLINFO_RECORD_SIZE] = sizeof (struct dmem_mallinfo_record),
   [DMEM_DESC_STATE_START] = ADDR (&dmem__state),
   [DMEM_DESC_STATE_END] = ADDR (&dmem__state + 1),
-  [DMEM_DESC_GUARD_SIZE] = 0,
+  [DMEM_DESC_GUARD_SIZE] = DMEM_GUARD_SIZE,
   [DMEM_DESC_FAILURE_LOG] = ADDR (&dmem__state.failures),
   [DMEM_DESC_FAILURE_SLOTS] = DMEM_FAILURE_SLOTS,
   [DMEM_DESC_FAILURE_RECORD_SIZE] = sizeof (struct dmem_failure_record),
+  [DMEM_DESC_GUARD_BYTE] = DMEM_GUARD_BYTE,
+  [DMEM_DESC_QUARANTINE] = ADDR (&dmem__state.quarantine),
+  [DMEM_DESC_QUARANTINE_SLOTS] = DMEM_QUARANTINE_SLOTS,
+  [DMEM_DESC_POISON_BYTE] = DMEM_POISON_BYTE,
+  [DMEM_DESC_ERROR_LOG] = ADDR (&dmem__state.errors),
+  [DMEM_DESC_ERROR_SLOTS] = DMEM_ERROR_SLOTS,
+  [DMEM_DESC_ERROR_RECORD_SIZE] = sizeof (struct dmem_error_record),
 };
 
 /* ---- the allocator below us ------------------------------------------- */
@@ -257,6 +267,7 @@ track (struct dmem_block *b, size_t size, uint32_t align_pad,
   b->tid = (uint32_t) dmem__tid ();
   b->align_pad = align_pad;
   memcpy (b->pcs, pcs, sizeof b->pcs);
+  dmem__guard_set (b);
   b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
   return b + 1;
 }
@@ -281,38 +292,72 @@ untrack (struct dmem_block *b)
   count (-(int64_t) b->size, -1);
 }
 
-/* The header of P if P is a live block we handed out, else NULL.  Reads only
-   memory that is mapped: a foreign pointer at the start of a page may have
-   nothing mapped below it.  */
-static struct dmem_block *
-block_of (void *p)
+/* Who owns a pointer given to free, realloc or malloc_usable_size.  */
+enum owner
+{
+  FOREIGN, /* not ours: the allocator below takes it */
+  LIVE,    /* a live block of ours */
+  BAD      /* a freed block, or a pointer inside a block: reported */
+};
+
+/* Whether P is ours; *B is its header when LIVE.  Reads only memory that
+   is mapped: a foreign pointer at the start of a page may have nothing
+   mapped below it.  With CHECK, a freed block or a pointer inside a block
+   is reported (abort unless keep-going) and BAD returned.  */
+static enum owner
+owner_of (void *p, struct dmem_block **bp, int check)
 {
   uintptr_t u = (uintptr_t) p;
-  if (u & 15)
-    return NULL;
-  if ((u & 4095) < 8 && !dmem__page_mapped ((void *) (u - 8)))
-    return NULL;
-  struct dmem_block *b = (struct dmem_block *) p - 1;
-  if (likely (b->magic == magic_of (b, DMEM_BLOCK_MAGIC)))
-    return b;
-  if (b->magic == magic_of (b, DMEM_FREED_MAGIC))
+  if ((u & 15) == 0 && ((u & 4095) >= 8 || dmem__page_mapped ((void *) (u - 8))))
     {
-      /* Passing it on would corrupt the allocator below: stop here.  */
-      struct dmem_line l = { .len = 0 };
-      dmem__put (&l, "dmem: double free or realloc of freed block ");
-      dmem__put_hex (&l, u);
-      dmem__put (&l, "\n");
-      dmem__flush (&l, STDERR_FILENO);
-      abort ();
+      struct dmem_block *b = (struct dmem_block *) p - 1;
+      if (likely (b->magic == magic_of (b, DMEM_BLOCK_MAGIC)))
+        {
+          *bp = b;
+          return LIVE;
+        }
+      if (b->magic == magic_of (b, DMEM_FREED_MAGIC))
+        {
+          /* Passing it on would corrupt the allocator below.  */
+          if (check)
+            dmem__report_double_free (b, p);
+          return BAD;
+        }
     }
-  return NULL;
+  if (check && (u & 4095) >= 8)
+    {
+      const struct dmem_block *in = dmem__block_containing (p);
+      if (in != NULL)
+        {
+          dmem__report_invalid_free (in, p);
+          return BAD;
+        }
+    }
+  return FOREIGN;
 }
 
+/* Give B's memory back to the allocator below.  */
+static void
+release_memory (struct dmem_block *b)
+{
+  next.free ((char *) b - b->align_pad);
+}
+
+/* Free live block B: check its guard, unlist it, then quarantine it or
+   give it back.  */
 static void
 release (struct dmem_block *b)
 {
+  dmem__guard_check (b);
   untrack (b);
-  next.free ((char *) b - b->align_pad);
+  if (unlikely (dmem__quarantine_on ()))
+    {
+      uint64_t pcs[DMEM_STACK_DEPTH];
+      dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+      dmem__quarantine (b, pcs, release_memory);
+    }
+  else
+    release_memory (b);
 }
 
 /* ---- the allocation API -------------------------------------------------- */
@@ -342,7 +387,7 @@ dmem__malloc (size_t size)
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, size))
     return NULL;
-  struct dmem_block *b = next.malloc (size + HDR);
+  struct dmem_block *b = next.malloc (size + SPARE);
   if (unlikely (b == NULL))
     {
       count_event (DMEM_STAT_FAILED_ALLOCS);
@@ -366,7 +411,7 @@ dmem__calloc (size_t n, size_t size)
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, total))
     return NULL;
-  struct dmem_block *b = next.calloc (1, total + HDR);
+  struct dmem_block *b = next.calloc (1, total + SPARE);
   if (unlikely (b == NULL))
     {
       count_event (DMEM_STAT_FAILED_ALLOCS);
@@ -380,14 +425,19 @@ dmem__free (void *p)
 {
   if (p == NULL || is_boot (p))
     return;
-  struct dmem_block *b = block_of (p);
-  if (likely (b != NULL))
-    release (b);
-  else
+  struct dmem_block *b;
+  switch (owner_of (p, &b, 1))
     {
+    case LIVE:
+      release (b);
+      break;
+    case FOREIGN:
       count_event (DMEM_STAT_FOREIGN_FREES);
       if (bind ())
         next.free (p);
+      break;
+    case BAD:
+      break; /* reported; with keep-going the call is dropped */
     }
 }
 
@@ -409,9 +459,17 @@ dmem__realloc (void *p, size_t size)
         memcpy (q, p, boot_size (p) < size ? boot_size (p) : size);
       return q;
     }
-  struct dmem_block *b = block_of (p);
-  if (b == NULL)
-    return next.realloc (p, size);
+  struct dmem_block *b;
+  switch (owner_of (p, &b, 1))
+    {
+    case FOREIGN:
+      return next.realloc (p, size);
+    case BAD:
+      errno = EINVAL;
+      return NULL;
+    case LIVE:
+      break;
+    }
   if (unlikely (size > MAX_REQUEST))
     {
       errno = ENOMEM;
@@ -433,8 +491,9 @@ dmem__realloc (void *p, size_t size)
   dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, size))
     return NULL;
+  dmem__guard_check (b);
   untrack (b);
-  struct dmem_block *nb = next.realloc (b, size + HDR);
+  struct dmem_block *nb = next.realloc (b, size + SPARE);
   if (unlikely (nb == NULL))
     {
       /* The old block is untouched: put it back as it was.  */
@@ -469,7 +528,7 @@ dmem__aligned (size_t align, size_t size)
   if (injected_failure (pcs, size))
     return NULL;
   void *raw;
-  int err = next.posix_memalign (&raw, align, pad + size);
+  int err = next.posix_memalign (&raw, align, pad + size + DMEM_GUARD_SIZE);
   if (unlikely (err != 0))
     {
       count_event (DMEM_STAT_FAILED_ALLOCS);
@@ -489,10 +548,18 @@ dmem__usable_size (void *p)
     return boot_size (p);
   if (!bind ())
     return 0;
-  struct dmem_block *b = block_of (p);
-  if (b == NULL)
-    return next.usable_size (p);
-  return next.usable_size ((char *) b - b->align_pad) - b->align_pad - HDR;
+  struct dmem_block *b;
+  switch (owner_of (p, &b, 0))
+    {
+    case FOREIGN:
+      return next.usable_size (p);
+    case BAD:
+      return 0;
+    case LIVE:
+      break;
+    }
+  /* Exactly the request: the guard follows it.  */
+  return b->size;
 }
 
 /* ---- start-up, fork, exit --------------------------------------------------- */
@@ -502,6 +569,7 @@ fork_prepare (void)
 {
   for (int i = 0; i < DMEM_SHARD_COUNT; i++)
     dmem__lock (&dmem__state.shards[i].lock);
+  dmem__quarantine_fork_prepare ();
   dmem__unwind_fork_prepare ();
 }
 
@@ -509,6 +577,7 @@ static void
 fork_parent (void)
 {
   dmem__unwind_fork_parent ();
+  dmem__quarantine_fork_parent ();
   for (int i = DMEM_SHARD_COUNT - 1; i >= 0; i--)
     dmem__unlock (&dmem__state.shards[i].lock);
 }
@@ -519,6 +588,7 @@ fork_child (void)
   /* Only this thread exists in the child: nobody waits on the locks.  */
   dmem__forget_tid ();
   dmem__unwind_fork_child ();
+  dmem__quarantine_fork_child ();
   for (int i = 0; i < DMEM_SHARD_COUNT; i++)
     dmem__state.shards[i].lock = 0;
 }

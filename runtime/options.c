@@ -27,6 +27,8 @@ static const struct option
     sizeof dmem__options.fail_ignore },
   { "fail-skip", NUMBER, offsetof (struct dmem_options, fail_skip), 0 },
   { "fail-one-in", NUMBER, offsetof (struct dmem_options, fail_one_in), 0 },
+  { "keep-going", FLAG, offsetof (struct dmem_options, keep_going), 0 },
+  { "quarantine", NUMBER, offsetof (struct dmem_options, quarantine), 0 },
 };
 
 

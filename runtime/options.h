@@ -16,6 +16,9 @@ struct dmem_options
   char fail_ignore[512]; /* fail-ignore=SUBSTR;...: never fail these stacks */
   long fail_skip;        /* fail-skip=N: let the first N allocations through */
   long fail_one_in;      /* fail-one-in=N: fail each allocation with p = 1/N */
+  /* Heap integrity (integrity.c).  */
+  int keep_going;        /* keep-going: report heap errors, do not abort */
+  long quarantine;       /* quarantine=BYTES: hold freed blocks, poisoned */
 };
 
 DMEM_HIDDEN extern struct dmem_options dmem__options;

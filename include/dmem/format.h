@@ -69,6 +69,11 @@ struct dmem_shard
   };
 };
 
+/* A guard of DMEM_GUARD_SIZE bytes of DMEM_GUARD_BYTE follows each block's
+   user bytes; an overrun changes it.  Checked on free and realloc.  */
+#define DMEM_GUARD_SIZE 16
+#define DMEM_GUARD_BYTE 0xfd
+
 /* Process-wide counters (enum dmem_stat indexes them).  Peaks are exact to
    within DMEM_STAT_BATCH bytes per thread: threads batch their updates.  */
 enum dmem_stat
@@ -127,6 +132,58 @@ struct dmem_failure_log
   struct dmem_failure_record slots[DMEM_FAILURE_SLOTS]; /* slot = (seq-1) % SLOTS */
 };
 
+/* Quarantine (DMEM_OPTS=quarantine=BYTES): recently freed blocks are kept,
+   their user bytes filled with DMEM_POISON_BYTE, before going back to the
+   allocator below; a write after free shows as changed poison.  */
+#define DMEM_POISON_BYTE 0xfb
+#define DMEM_QUARANTINE_SLOTS 4096
+
+struct dmem_quarantine_entry
+{
+  uint64_t block;                       /* header address; 0 = empty */
+  uint64_t pcs[DMEM_STACK_DEPTH];       /* the stack that freed it */
+};
+
+struct dmem_quarantine
+{
+  uint64_t next;                        /* slot the next free goes to */
+  uint64_t blocks, bytes;               /* held now */
+  int lock;
+  struct dmem_quarantine_entry slots[DMEM_QUARANTINE_SLOTS];
+};
+
+/* Heap errors the runtime caught as they happened, the last
+   DMEM_ERROR_SLOTS of them, so a core taken at the scene names them.  */
+#define DMEM_ERROR_SLOTS 4
+enum dmem_error_kind
+{
+  DMEM_ERROR_OVERRUN = 1,       /* the guard after a block was changed */
+  DMEM_ERROR_DOUBLE_FREE = 2,   /* free or realloc of a freed block */
+  DMEM_ERROR_INVALID_FREE = 3,  /* free of a pointer inside a block */
+  DMEM_ERROR_USE_AFTER_FREE = 4 /* a quarantined block's poison changed */
+};
+#define DMEM_ERROR_KIND_NAMES \
+  "", "overrun", "double-free", "invalid-free", "use-after-free"
+
+struct dmem_error_record
+{
+  uint64_t seq;                         /* 1-based; 0 = empty slot */
+  uint64_t kind;                        /* enum dmem_error_kind */
+  uint64_t block;                       /* header address of the block */
+  uint64_t size;                        /* its requested size */
+  uint64_t address;                     /* the pointer or byte at fault */
+  uint64_t tid;                         /* thread that found it */
+  uint64_t alloc_pcs[DMEM_STACK_DEPTH]; /* where the block was allocated */
+  uint64_t free_pcs[DMEM_STACK_DEPTH];  /* where it was freed (0s: unknown) */
+  uint64_t found_pcs[DMEM_STACK_DEPTH]; /* where the error was found */
+};
+
+struct dmem_error_log
+{
+  uint64_t errors;
+  struct dmem_error_record slots[DMEM_ERROR_SLOTS]; /* slot = (seq-1) % SLOTS */
+};
+
 /* All runtime state that may hold pointers to blocks lives in this one
    object, so readers can leave it out of the roots of reachability.  */
 struct dmem_state
@@ -135,6 +192,8 @@ struct dmem_state
   uint64_t stats[DMEM_STAT_COUNT];
   struct dmem_mallinfo_log mallinfo;
   struct dmem_failure_log failures;
+  struct dmem_quarantine quarantine;
+  struct dmem_error_log errors;
 };
 
 /* The descriptor: uint64 values in this order.  Fields are only ever
@@ -172,10 +231,17 @@ enum dmem_descriptor_field
   DMEM_DESC_MALLINFO_RECORD_SIZE,
   DMEM_DESC_STATE_START,        /* [start, end): runtime state, not a root */
   DMEM_DESC_STATE_END,
-  DMEM_DESC_GUARD_SIZE,         /* bytes of guard after user data (0: none) */
+  DMEM_DESC_GUARD_SIZE,         /* DMEM_GUARD_SIZE: guard bytes after user data */
   DMEM_DESC_FAILURE_LOG,        /* address of struct dmem_failure_log */
   DMEM_DESC_FAILURE_SLOTS,
   DMEM_DESC_FAILURE_RECORD_SIZE,
+  DMEM_DESC_GUARD_BYTE,         /* DMEM_GUARD_BYTE */
+  DMEM_DESC_QUARANTINE,         /* address of struct dmem_quarantine */
+  DMEM_DESC_QUARANTINE_SLOTS,
+  DMEM_DESC_POISON_BYTE,        /* DMEM_POISON_BYTE */
+  DMEM_DESC_ERROR_LOG,          /* address of struct dmem_error_log */
+  DMEM_DESC_ERROR_SLOTS,
+  DMEM_DESC_ERROR_RECORD_SIZE,
   DMEM_DESC_COUNT
 };
 

@@ -1,0 +1,253 @@
+/* Heap integrity: guards after blocks, double and invalid frees, and the
+   quarantine that catches writes after free.  Errors are reported at once
+   (what, which block, its allocation stack, where it was found), recorded in
+   the runtime state for readers of a core, and abort the program unless
+   DMEM_OPTS has keep-going, so the core is taken at the scene.  */
+#define _GNU_SOURCE
+#include "integrity.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "unwind.h"
+
+static const char *const kind_names[] = { DMEM_ERROR_KIND_NAMES };
+
+void
+dmem__guard_set (struct dmem_block *b)
+{
+  memset ((char *) (b + 1) + b->size, DMEM_GUARD_BYTE, DMEM_GUARD_SIZE);
+}
+
+/* Offset of the first guard byte of B that was changed, or -1.  */
+static int
+guard_damage (const struct dmem_block *b)
+{
+  const unsigned char *g = (const unsigned char *) (b + 1) + b->size;
+  for (int i = 0; i < DMEM_GUARD_SIZE; i++)
+    if (g[i] != DMEM_GUARD_BYTE)
+      return i;
+  return -1;
+}
+
+/* "    #N 0xPC function+0xOFF (module)" for each frame.  Names come from the
+   dynamic symbol table (dladdr): exported functions only.  */
+static void
+put_stack (struct dmem_line *l, const char *title, const uint64_t *pcs)
+{
+  if (pcs[0] == 0)
+    return;
+  dmem__put (l, "  ");
+  dmem__put (l, title);
+  dmem__put (l, ":\n");
+  for (int i = 0; i < DMEM_STACK_DEPTH && pcs[i]; i++)
+    {
+      Dl_info info;
+      dmem__put (l, "    #");
+      dmem__put_dec (l, (uint64_t) i);
+      dmem__put (l, " ");
+      dmem__put_hex (l, pcs[i]);
+      if (dladdr ((void *) (uintptr_t) (pcs[i] - 1), &info))
+        {
+          if (info.dli_sname)
+            {
+              dmem__put (l, " ");
+              dmem__put (l, info.dli_sname);
+              dmem__put (l, "+");
+              dmem__put_hex (l, pcs[i] - (uint64_t) (uintptr_t) info.dli_saddr);
+            }
+          if (info.dli_fname)
+            {
+              dmem__put (l, " (");
+              dmem__put (l, info.dli_fname);
+              dmem__put (l, ")");
+            }
+        }
+      dmem__put (l, "\n");
+    }
+}
+
+/* Report and record an error of KIND about block B (its header may be
+   stale: freed), at ADDRESS; FREE_PCS may be NULL.  Aborts unless
+   keep-going.  */
+static void
+heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
+            uint64_t address, const char *what, const uint64_t *free_pcs)
+{
+  struct dmem_error_log *log = &dmem__state.errors;
+  uint64_t seq = __atomic_add_fetch (&log->errors, 1, __ATOMIC_RELAXED);
+  struct dmem_error_record *r = &log->slots[(seq - 1) % DMEM_ERROR_SLOTS];
+  __atomic_store_n (&r->seq, 0, __ATOMIC_RELAXED);
+  r->kind = kind;
+  r->block = (uint64_t) (uintptr_t) b;
+  r->size = b->size;
+  r->address = address;
+  r->tid = (uint64_t) dmem__tid ();
+  memcpy (r->alloc_pcs, b->pcs, sizeof r->alloc_pcs);
+  if (free_pcs)
+    memcpy (r->free_pcs, free_pcs, sizeof r->free_pcs);
+  else
+    memset (r->free_pcs, 0, sizeof r->free_pcs);
+  dmem__capture_stack (r->found_pcs, DMEM_STACK_DEPTH);
+  __atomic_store_n (&r->seq, seq, __ATOMIC_RELEASE);
+
+  struct dmem_line l = { .len = 0 };
+  dmem__put (&l, "dmem: ");
+  dmem__put (&l, kind_names[kind]);
+  dmem__put (&l, ": ");
+  dmem__put (&l, what);
+  dmem__put (&l, " ");
+  dmem__put_hex (&l, address);
+  dmem__put (&l, ", block ");
+  dmem__put_hex (&l, (uint64_t) (uintptr_t) (b + 1));
+  dmem__put (&l, " (");
+  dmem__put_dec (&l, b->size);
+  dmem__put (&l, " bytes) allocated by thread ");
+  dmem__put_dec (&l, b->tid);
+  dmem__put (&l, "\n");
+  put_stack (&l, "allocated at", r->alloc_pcs);
+  put_stack (&l, "freed at", r->free_pcs);
+  put_stack (&l, "found at", r->found_pcs);
+  dmem__flush (&l, STDERR_FILENO);
+  if (!dmem__options.keep_going)
+    abort ();
+}
+
+int
+dmem__guard_check (const struct dmem_block *b)
+{
+  int at = guard_damage (b);
+  if (likely (at < 0))
+    return 0;
+  heap_error (DMEM_ERROR_OVERRUN, b, (uint64_t) (uintptr_t) (b + 1) + b->size + (uint64_t) at,
+              "write past the end at", NULL);
+  return -1;
+}
+
+/* The free stack of B if it is in quarantine, else NULL.  */
+static const uint64_t *
+quarantined_free_stack (const struct dmem_block *b)
+{
+  struct dmem_quarantine *q = &dmem__state.quarantine;
+  for (int i = 0; i < DMEM_QUARANTINE_SLOTS; i++)
+    if (__atomic_load_n (&q->slots[i].block, __ATOMIC_RELAXED) == (uint64_t) (uintptr_t) b)
+      return q->slots[i].pcs;
+  return NULL;
+}
+
+void
+dmem__report_double_free (const struct dmem_block *b, const void *p)
+{
+  heap_error (DMEM_ERROR_DOUBLE_FREE, b, (uint64_t) (uintptr_t) p,
+              "free of a freed block at", quarantined_free_stack (b));
+}
+
+const struct dmem_block *
+dmem__block_containing (const void *p)
+{
+  /* Scan back within P's page (mapped, since P points into it) for the
+     magic of a live header whose block holds P.  */
+  uintptr_t u = (uintptr_t) p & ~(uintptr_t) 15;
+  uintptr_t page = (uintptr_t) p & ~(uintptr_t) 4095;
+  for (uintptr_t q = u; q >= page + 8 && q + 128 > q; q -= 16)
+    {
+      const struct dmem_block *b = (const struct dmem_block *) q - 1;
+      if (*(const uint64_t *) (q - 8) != (DMEM_BLOCK_MAGIC ^ (uint64_t) (uintptr_t) b))
+        continue;
+      if ((uintptr_t) p > q && (uintptr_t) p < q + b->size + DMEM_GUARD_SIZE)
+        return b;
+      return NULL; /* the nearest block below P does not hold it */
+    }
+  return NULL;
+}
+
+void
+dmem__report_invalid_free (const struct dmem_block *b, const void *p)
+{
+  heap_error (DMEM_ERROR_INVALID_FREE, b, (uint64_t) (uintptr_t) p,
+              "free of a pointer inside a block:", NULL);
+}
+
+/* ---- quarantine ----------------------------------------------------------- */
+
+int
+dmem__quarantine_on (void)
+{
+  return dmem__options.quarantine > 0;
+}
+
+/* At most this many blocks leave the quarantine per free: the budget is
+   kept within a few blocks without long pauses.  */
+#define EVICT_MAX 4
+
+void
+dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
+                  void (*release) (struct dmem_block *))
+{
+  struct dmem_quarantine *q = &dmem__state.quarantine;
+  memset (b + 1, DMEM_POISON_BYTE, b->size);
+  struct dmem_quarantine_entry out[EVICT_MAX];
+  int n = 0;
+  dmem__lock (&q->lock);
+  /* The ring holds [next - blocks, next): evict from its old end while the
+     new block would not fit the budget or its slot is taken.  */
+  while (q->blocks > 0 && n < EVICT_MAX
+         && (q->blocks == DMEM_QUARANTINE_SLOTS
+             || q->bytes + b->size > (uint64_t) dmem__options.quarantine))
+    {
+      struct dmem_quarantine_entry *o
+        = &q->slots[(q->next - q->blocks) % DMEM_QUARANTINE_SLOTS];
+      out[n++] = *o;
+      q->bytes -= ((struct dmem_block *) (uintptr_t) o->block)->size;
+      q->blocks--;
+      o->block = 0;
+    }
+  if (q->blocks < DMEM_QUARANTINE_SLOTS)
+    {
+      struct dmem_quarantine_entry *e = &q->slots[q->next % DMEM_QUARANTINE_SLOTS];
+      e->block = (uint64_t) (uintptr_t) b;
+      memcpy (e->pcs, free_pcs, sizeof e->pcs);
+      q->next++;
+      q->blocks++;
+      q->bytes += b->size;
+      b = NULL;
+    }
+  dmem__unlock (&q->lock);
+  for (int k = 0; k < n; k++)
+    {
+      struct dmem_block *old = (struct dmem_block *) (uintptr_t) out[k].block;
+      /* Its poison must be intact: anything else is a write after free.  */
+      const unsigned char *u = (const unsigned char *) (old + 1);
+      for (uint64_t i = 0; i < old->size; i++)
+        if (u[i] != DMEM_POISON_BYTE)
+          {
+            heap_error (DMEM_ERROR_USE_AFTER_FREE, old, (uint64_t) (uintptr_t) (u + i),
+                        "write after free at", out[k].pcs);
+            break;
+          }
+      release (old);
+    }
+  if (b != NULL)
+    release (b); /* the ring was full of blocks we could not evict */
+}
+
+void
+dmem__quarantine_fork_prepare (void)
+{
+  dmem__lock (&dmem__state.quarantine.lock);
+}
+
+void
+dmem__quarantine_fork_parent (void)
+{
+  dmem__unlock (&dmem__state.quarantine.lock);
+}
+
+void
+dmem__quarantine_fork_child (void)
+{
+  dmem__state.quarantine.lock = 0;
+}
