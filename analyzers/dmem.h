@@ -106,9 +106,10 @@ struct dmem_block_ref
 };
 
 /* Something wrong found by the walk: KIND is a fixed word ("bad-magic",
-   "bad-prev", "cycle", "unreadable", "too-long", "count-mismatch",
-   "bytes-mismatch"), ADDRESS the header or shard concerned, STACK the
-   block's stack or UINT32_MAX.  */
+   "bad-prev", "cycle", "unreadable", "too-long", "bad-size",
+   "freed-block", "count-mismatch", "bytes-mismatch", "overrun"), ADDRESS
+   the header or shard concerned, STACK the block's stack or UINT32_MAX,
+   SHARD the shard or -1 when no one shard is concerned.  */
 struct dmem_problem
 {
   const char *kind;
@@ -137,6 +138,10 @@ struct dmem_heap
    problems are recorded, not fatal) or -1 after dmem_fail when the target
    holds no usable dmem runtime.  */
 int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
+/* Check the guard bytes after every block's user bytes (when the runtime
+   keeps guards), adding an "overrun" problem for each block whose guard
+   changed.  */
+void dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h);
 void dmem_heap_free (struct dmem_heap *h);
 /* The PCs of stack S, and how many are non-zero.  */
 const uint64_t *dmem_stack_pcs (const struct dmem_heap *h, uint32_t s,

@@ -413,6 +413,28 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
 }
 
 void
+dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
+{
+  const uint64_t *d = h->desc;
+  uint64_t gs = d[DMEM_DESC_GUARD_SIZE];
+  if (gs == 0 || gs > MAX_HEADER || d[DMEM_DESC_FIELDS] <= DMEM_DESC_GUARD_BYTE)
+    return;
+  unsigned char want = d[DMEM_DESC_GUARD_BYTE], buf[MAX_HEADER];
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      const struct dmem_block_ref *b = &h->blocks[i];
+      const unsigned char *g = dmem_view (t, b->user + b->size, gs, buf);
+      for (uint64_t k = 0; g != NULL && k < gs; k++)
+	if (g[k] != want)
+	  {
+	    add_problem (h, "overrun", b->user - d[DMEM_DESC_HEADER_SIZE],
+			 b->stack, -1);
+	    break;
+	  }
+    }
+}
+
+void
 dmem_heap_free (struct dmem_heap *h)
 {
   free (h->blocks);

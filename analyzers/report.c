@@ -482,6 +482,7 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		    const struct dmem_options *o)
 {
   FILE *out = o->out;
+  dmem_heap_check_guards (t, h);
   if (o->format == DMEM_JSON)
     {
       fprintf (out, "{\"ok\": %s, \"blocks_checked\": %zu, \"errors\": [",
@@ -490,8 +491,11 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	{
 	  const struct dmem_problem *p = &h->problems[i];
 	  fprintf (out, "%s\n    {\"kind\": \"%s\", \"address\": \"0x%" PRIx64
-		   "\", \"shard\": %d, \"frames\": ", i ? "," : "", p->kind,
-		   p->address, p->shard);
+		   "\", \"shard\": ", i ? "," : "", p->kind, p->address);
+	  if (p->shard >= 0)
+	    fprintf (out, "%d, \"frames\": ", p->shard);
+	  else
+	    fputs ("null, \"frames\": ", out);
 	  json_frames (out, t->dwfl, h, p->stack);
 	  putc ('}', out);
 	}
@@ -501,8 +505,10 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
   for (size_t i = 0; i < h->nproblems; i++)
     {
       const struct dmem_problem *p = &h->problems[i];
-      fprintf (out, "shard %d: %s at 0x%" PRIx64 "%s\n", p->shard, p->kind,
-	       p->address, p->stack != UINT32_MAX ? ", block allocated at:" : "");
+      if (p->shard >= 0)
+	fprintf (out, "shard %d: ", p->shard);
+      fprintf (out, "%s at 0x%" PRIx64 "%s\n", p->kind, p->address,
+	       p->stack != UINT32_MAX ? ", block allocated at:" : "");
       text_frames (out, t->dwfl, h, p->stack);
     }
   fprintf (out, "%s: %zu blocks checked, %zu problems\n",

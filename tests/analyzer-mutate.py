@@ -1,7 +1,7 @@
 """Damaged copies of a real core for the analyzer's bad-input and fuzz tests.
 
 Usage: analyzer-mutate.py corrupt CORE ALL_JSON OUT KIND SIZE
-         KIND magic|next-self|next-wild of the block of SIZE bytes
+         KIND magic|next-self|next-wild|guard of the block of SIZE bytes
        analyzer-mutate.py fuzz CORE ALL_JSON DMEM COUNT SEED
          run DMEM on COUNT mutated cores, each under timeout; fail unless
          every run exits 0 or 2
@@ -68,6 +68,8 @@ def corrupt(core, all_json, out, kind, size):
         struct.pack_into("<Q", data, file_offset(segs, h + OFF_NEXT), h)
     elif kind == "next-wild":
         struct.pack_into("<Q", data, file_offset(segs, h + OFF_NEXT), 0x10)
+    elif kind == "guard":      # the first byte after the user bytes
+        data[file_offset(segs, h + HEADER + int(size))] ^= 0xff
     open(out, "wb").write(data)
 
 

@@ -54,21 +54,22 @@ grep -q 'no dmem runtime' bad.err || fail "message: $(cat bad.err)"
 
 # Damaged blocks: verify names the problem; other reports go on (exit 0).
 "$DMEM" stacks --all --format=json kernel.core >all.json || fail "stacks --all"
-for kind in magic next-self next-wild; do
+for kind in magic next-self next-wild guard; do
   "$SYSTEM_PYTHON" "$top_srcdir/tests/analyzer-mutate.py" corrupt \
     kernel.core all.json "$kind.core" "$kind" 2048 || fail "cannot damage $kind"
   timeout 60 "$DMEM" verify --format=json "$kind.core" >verify.json 2>verify.err \
     || fail "verify of $kind.core exited $?"
-  grep -q 'shard [0-9]*: ' verify.err || fail "no warning for $kind: $(cat verify.err)"
+  [ $kind = guard ] || grep -q 'shard [0-9]*: ' verify.err \
+    || fail "no warning for $kind: $(cat verify.err)"
   "$SYSTEM_PYTHON" - verify.json "$kind" <<'PY' || fail "verify of $kind.core"
 import json, sys
 v, kind = json.load(open(sys.argv[1])), sys.argv[2]
 want = {"magic": ["bad-magic"], "next-self": ["bad-prev", "cycle"],
-        "next-wild": ["unreadable"]}[kind]
+        "next-wild": ["unreadable"], "guard": ["overrun"]}[kind]
 assert v["ok"] is False and len(v["errors"]) == 1, v
 e = v["errors"][0]
 assert e["kind"] in want and e["address"].startswith("0x"), v
-if kind == "magic":   # the damaged block is named with its stack
+if kind in ("magic", "guard"):   # the damaged block is named with its stack
     assert e["frames"] and e["frames"][0]["function"] == "main", e
 PY
   timeout 60 "$DMEM" leaks "$kind.core" >/dev/null 2>&1 \
