@@ -1,6 +1,7 @@
 /* dmem: command line, subcommand dispatch, exit statuses, and `dmem run`.  */
 #include "config.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -155,6 +156,13 @@ run (int argc, char **argv)
       return DMEM_EXIT_BAD_INPUT;
     }
   fflush (NULL);
+  /* The child reports a failed exec through this close-on-exec pipe.  */
+  int report[2];
+  if (pipe2 (report, O_CLOEXEC) != 0)
+    {
+      fprintf (stderr, "dmem: pipe: %s\n", strerror (errno));
+      return DMEM_EXIT_BAD_INPUT;
+    }
   pid_t pid = fork ();
   if (pid < 0)
     {
@@ -173,11 +181,25 @@ run (int argc, char **argv)
       setenv ("LD_PRELOAD", preload, 1);
       setenv ("DMEM_OPTS", dmem_opts, 1);
       execvp (argv[i], argv + i);
-      fprintf (stderr, "dmem: cannot run %s: %s\n", argv[i],
-	       strerror (errno));
-      _exit (127);
+      int err = errno;
+      ssize_t written = write (report[1], &err, sizeof err);
+      _exit (written == sizeof err ? 127 : 126);
     }
   free (runtime);
+  close (report[1]);
+  int exec_errno;
+  ssize_t n;
+  while ((n = read (report[0], &exec_errno, sizeof exec_errno)) < 0
+	 && errno == EINTR)
+    ;
+  close (report[0]);
+  if (n == sizeof exec_errno)
+    {
+      fprintf (stderr, "dmem: cannot run %s: %s\n", argv[i],
+	       strerror (exec_errno));
+      waitpid (pid, NULL, 0);
+      return 127;
+    }
   /* Let PROG take the terminal's signals; we only report.  */
   signal (SIGINT, SIG_IGN);
   signal (SIGQUIT, SIG_IGN);

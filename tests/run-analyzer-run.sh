@@ -42,6 +42,12 @@ status=0
 "$DMEM" run sh -c 'kill -9 $$' >kill.out 2>kill.err || status=$?
 expect_eq "exit status of a killed program" 137 "$status"
 
+# A program that cannot be started: one line, 127 as from a shell.
+status=0
+"$DMEM" run ./no-such-program >none.out 2>none.err || status=$?
+expect_eq "exit status for a missing program" 127 "$status"
+expect_eq "lines on stderr for a missing program" 1 "$(wc -l <none.err)"
+
 # Usage errors.
 status=0
 "$DMEM" run >/dev/null 2>&1 || status=$?
