@@ -374,7 +374,7 @@ injected_failure (const uint64_t *pcs, size_t size)
 }
 
 void *
-dmem__malloc (size_t size)
+dmem__malloc (size_t size, const uint64_t *pcs)
 {
   if (unlikely (!bind ()))
     return boot_alloc (size);
@@ -383,8 +383,6 @@ dmem__malloc (size_t size)
       errno = ENOMEM;
       return NULL;
     }
-  uint64_t pcs[DMEM_STACK_DEPTH];
-  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, size))
     return NULL;
   struct dmem_block *b = next.malloc (size + SPARE);
@@ -397,7 +395,7 @@ dmem__malloc (size_t size)
 }
 
 void *
-dmem__calloc (size_t n, size_t size)
+dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
 {
   size_t total;
   if (unlikely (__builtin_mul_overflow (n, size, &total) || total > MAX_REQUEST))
@@ -407,8 +405,6 @@ dmem__calloc (size_t n, size_t size)
     }
   if (unlikely (!bind ()))
     return boot_alloc (total); /* the start-up buffer is zeroed */
-  uint64_t pcs[DMEM_STACK_DEPTH];
-  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, total))
     return NULL;
   struct dmem_block *b = next.calloc (1, total + SPARE);
@@ -442,10 +438,10 @@ dmem__free (void *p)
 }
 
 void *
-dmem__realloc (void *p, size_t size)
+dmem__realloc (void *p, size_t size, const uint64_t *pcs)
 {
   if (p == NULL)
-    return dmem__malloc (size);
+    return dmem__malloc (size, pcs);
   if (size == 0)
     {
       /* glibc frees and returns NULL.  */
@@ -454,7 +450,7 @@ dmem__realloc (void *p, size_t size)
     }
   if (unlikely (is_boot (p) || !bind ()))
     {
-      void *q = dmem__malloc (size);
+      void *q = dmem__malloc (size, pcs);
       if (q && is_boot (p))
         memcpy (q, p, boot_size (p) < size ? boot_size (p) : size);
       return q;
@@ -479,7 +475,7 @@ dmem__realloc (void *p, size_t size)
     {
       /* Keep the header at a fixed distance from the underlying block:
          move the contents to an ordinary block.  */
-      void *q = dmem__malloc (size);
+      void *q = dmem__malloc (size, pcs);
       if (q)
         {
           memcpy (q, p, b->size < size ? b->size : size);
@@ -487,8 +483,6 @@ dmem__realloc (void *p, size_t size)
         }
       return q;
     }
-  uint64_t pcs[DMEM_STACK_DEPTH];
-  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, size))
     return NULL;
   dmem__guard_check (b);
@@ -506,10 +500,10 @@ dmem__realloc (void *p, size_t size)
 }
 
 void *
-dmem__aligned (size_t align, size_t size)
+dmem__aligned (size_t align, size_t size, const uint64_t *pcs)
 {
   if (align <= 16)
-    return dmem__malloc (size);
+    return dmem__malloc (size, pcs);
   if (unlikely (!bind ()))
     {
       errno = ENOMEM; /* never needed by dlsym */
@@ -523,8 +517,6 @@ dmem__aligned (size_t align, size_t size)
       errno = ENOMEM;
       return NULL;
     }
-  uint64_t pcs[DMEM_STACK_DEPTH];
-  dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
   if (injected_failure (pcs, size))
     return NULL;
   void *raw;

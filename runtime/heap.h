@@ -9,13 +9,14 @@
 #include "prim.h"
 
 /* Each returns what the C function of the same name returns and sets errno
-   the same way; blocks they return are tracked.  */
-DMEM_HIDDEN void *dmem__malloc (size_t size);
-DMEM_HIDDEN void *dmem__calloc (size_t n, size_t size);
-DMEM_HIDDEN void *dmem__realloc (void *p, size_t size);
+   the same way; blocks they return are tracked, allocated from the stack
+   PCS (DMEM_STACK_DEPTH return addresses, the caller's first).  */
+DMEM_HIDDEN void *dmem__malloc (size_t size, const uint64_t *pcs);
+DMEM_HIDDEN void *dmem__calloc (size_t n, size_t size, const uint64_t *pcs);
+DMEM_HIDDEN void *dmem__realloc (void *p, size_t size, const uint64_t *pcs);
 DMEM_HIDDEN void dmem__free (void *p);
 /* Aligned allocation.  ALIGN must be a power of two.  */
-DMEM_HIDDEN void *dmem__aligned (size_t align, size_t size);
+DMEM_HIDDEN void *dmem__aligned (size_t align, size_t size, const uint64_t *pcs);
 DMEM_HIDDEN size_t dmem__usable_size (void *p);
 /* mallinfo2() of the allocator below us.  */
 DMEM_HIDDEN struct mallinfo2 dmem__next_mallinfo2 (void);

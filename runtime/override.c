@@ -1,5 +1,5 @@
-/* The C allocation API, as thin definitions over heap.c, plus the
-   trace-stderr line for each call.  */
+/* The C allocation API, as thin definitions over heap.c: each takes its
+   caller's stack, calls heap.c, and writes the trace-stderr line.  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,10 +54,34 @@ trace (const char *name, const char *spec, ...)
   do { if (unlikely (dmem__options.trace_stderr)) trace (__VA_ARGS__); } while (0)
 #define U(x) ((uint64_t) (uintptr_t) (x))
 
-API void *
-malloc (size_t size)
+/* The allocating entry points are two-instruction trampolines: they pass
+   their stack pointer at entry (which points at the caller's return
+   address) and the caller's rbp, as two more arguments in SP and BP, to the
+   C function IMPL.  The allocation stack is then unwound from the caller's
+   frame directly, with no frame of the runtime to walk or skip.  */
+#define ENTRY(name, impl, sp, bp)                                        \
+  __asm__ (".text\n"                                                      \
+           ".globl " #name "\n"                                           \
+           ".type " #name ", @function\n"                                 \
+           ".p2align 4\n"                                                 \
+           #name ":\n"                                                    \
+           "\t.cfi_startproc\n"                                           \
+           "\tmovq %rsp, %" sp "\n"                                       \
+           "\tmovq %rbp, %" bp "\n"                                       \
+           "\tjmp " #impl "\n"                                            \
+           "\t.cfi_endproc\n"                                             \
+           ".size " #name ", .-" #name "\n")
+#define IMPL __attribute__ ((used, visibility ("hidden")))
+#define STACK(pcs, sp, bp)                                               \
+  uint64_t pcs[DMEM_STACK_DEPTH];                                        \
+  dmem__caller_stack (pcs, DMEM_STACK_DEPTH, sp, bp)
+
+ENTRY (malloc, dmem__malloc_entry, "rsi", "rdx");
+IMPL void *
+dmem__malloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
 {
-  void *p = dmem__malloc (size);
+  STACK (pcs, sp, bp);
+  void *p = dmem__malloc (size, pcs);
   TRACE ("malloc", "n=p", U (size), U (p));
   return p;
 }
@@ -69,24 +93,30 @@ free (void *p)
   dmem__free (p);
 }
 
-API void *
-calloc (size_t n, size_t size)
+ENTRY (calloc, dmem__calloc_entry, "rdx", "rcx");
+IMPL void *
+dmem__calloc_entry (size_t n, size_t size, const uint64_t *sp, uint64_t bp)
 {
-  void *p = dmem__calloc (n, size);
+  STACK (pcs, sp, bp);
+  void *p = dmem__calloc (n, size, pcs);
   TRACE ("calloc", "nn=p", U (n), U (size), U (p));
   return p;
 }
 
-API void *
-realloc (void *old, size_t size)
+ENTRY (realloc, dmem__realloc_entry, "rdx", "rcx");
+IMPL void *
+dmem__realloc_entry (void *old, size_t size, const uint64_t *sp, uint64_t bp)
 {
-  void *p = dmem__realloc (old, size);
+  STACK (pcs, sp, bp);
+  void *p = dmem__realloc (old, size, pcs);
   TRACE ("realloc", "pn=p", U (old), U (size), U (p));
   return p;
 }
 
-API void *
-reallocarray (void *old, size_t n, size_t size)
+ENTRY (reallocarray, dmem__reallocarray_entry, "rcx", "r8");
+IMPL void *
+dmem__reallocarray_entry (void *old, size_t n, size_t size,
+                          const uint64_t *sp, uint64_t bp)
 {
   size_t total;
   void *p;
@@ -96,7 +126,10 @@ reallocarray (void *old, size_t n, size_t size)
       p = NULL;
     }
   else
-    p = dmem__realloc (old, total);
+    {
+      STACK (pcs, sp, bp);
+      p = dmem__realloc (old, total, pcs);
+    }
   TRACE ("reallocarray", "pnn=p", U (old), U (n), U (size), U (p));
   return p;
 }
@@ -107,14 +140,17 @@ power_of_two (size_t x)
   return x != 0 && (x & (x - 1)) == 0;
 }
 
-API int
-posix_memalign (void **out, size_t align, size_t size)
+ENTRY (posix_memalign, dmem__posix_memalign_entry, "rcx", "r8");
+IMPL int
+dmem__posix_memalign_entry (void **out, size_t align, size_t size,
+                            const uint64_t *sp, uint64_t bp)
 {
   int err = EINVAL;
   if (power_of_two (align) && align % sizeof (void *) == 0)
     {
+      STACK (pcs, sp, bp);
       int saved = errno;
-      void *p = dmem__aligned (align, size);
+      void *p = dmem__aligned (align, size, pcs);
       err = p ? 0 : errno;
       errno = saved;
       if (p)
@@ -124,20 +160,27 @@ posix_memalign (void **out, size_t align, size_t size)
   return err;
 }
 
-API void *
-aligned_alloc (size_t align, size_t size)
+ENTRY (aligned_alloc, dmem__aligned_alloc_entry, "rdx", "rcx");
+IMPL void *
+dmem__aligned_alloc_entry (size_t align, size_t size, const uint64_t *sp,
+                           uint64_t bp)
 {
   void *p = NULL;
   if (power_of_two (align))
-    p = dmem__aligned (align, size);
+    {
+      STACK (pcs, sp, bp);
+      p = dmem__aligned (align, size, pcs);
+    }
   else
     errno = EINVAL;
   TRACE ("aligned_alloc", "nn=p", U (align), U (size), U (p));
   return p;
 }
 
-API void *
-memalign (size_t align, size_t size)
+ENTRY (memalign, dmem__memalign_entry, "rdx", "rcx");
+IMPL void *
+dmem__memalign_entry (size_t align, size_t size, const uint64_t *sp,
+                      uint64_t bp)
 {
   void *p = NULL;
   if (align > SIZE_MAX / 2 + 1)
@@ -148,22 +191,26 @@ memalign (size_t align, size_t size)
       size_t a = 1;
       while (a < align)
         a <<= 1;
-      p = dmem__aligned (a, size);
+      STACK (pcs, sp, bp);
+      p = dmem__aligned (a, size, pcs);
     }
   TRACE ("memalign", "nn=p", U (align), U (size), U (p));
   return p;
 }
 
-API void *
-valloc (size_t size)
+ENTRY (valloc, dmem__valloc_entry, "rsi", "rdx");
+IMPL void *
+dmem__valloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
 {
-  void *p = dmem__aligned ((size_t) getpagesize (), size);
+  STACK (pcs, sp, bp);
+  void *p = dmem__aligned ((size_t) getpagesize (), size, pcs);
   TRACE ("valloc", "n=p", U (size), U (p));
   return p;
 }
 
-API void *
-pvalloc (size_t size)
+ENTRY (pvalloc, dmem__pvalloc_entry, "rsi", "rdx");
+IMPL void *
+dmem__pvalloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
 {
   size_t page = (size_t) getpagesize ();
   size_t rounded = (size + page - 1) & ~(page - 1);
@@ -171,7 +218,10 @@ pvalloc (size_t size)
   if (rounded < size)
     errno = ENOMEM;
   else
-    p = dmem__aligned (page, rounded ? rounded : page);
+    {
+      STACK (pcs, sp, bp);
+      p = dmem__aligned (page, rounded ? rounded : page, pcs);
+    }
   TRACE ("pvalloc", "n=p", U (size), U (p));
   return p;
 }

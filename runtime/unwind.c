@@ -480,6 +480,8 @@ static struct
   rule_t rule;
 } cache[CACHE_SIZE] __attribute__ ((aligned (64)));
 static int cache_lock;
+/* Bumped when a module goes away: the per-thread memos start afresh.  */
+static uint64_t generation = 1;
 
 static inline uint32_t
 slot_of (uint64_t pc)
@@ -526,6 +528,7 @@ rule_for (uint64_t pc)
 void
 dmem__unwind_forget (void)
 {
+  __atomic_add_fetch (&generation, 1, __ATOMIC_RELEASE);
   dmem__lock (&cache_lock);
   for (uint32_t k = 0; k < CACHE_SIZE; k++)
     __atomic_store_n (&cache[k].pc, 0, __ATOMIC_RELAXED);
@@ -570,81 +573,89 @@ find_own_text (void)
 /* Frames walked at most: the recorded ones plus the runtime's own.  */
 #define MAX_STEPS 32
 
-/* The rules of this thread's previous capture, by frame: allocation stacks
-   repeat, and this small array stays in cache when the big table does not.  */
-static __thread struct
+/* A rule unpacked, for the per-thread memo below.  */
+struct memo
 {
   uint64_t pc;
-  rule_t rule;
-} last_rules[MAX_STEPS];
+  int32_t cfa_off;
+  int16_t rbp_off;
+  uint8_t cfa;  /* enum cfa_kind */
+  uint8_t rbp;  /* enum rbp_kind */
+};
+
+/* The rules of this thread's previous capture, by frame: allocation stacks
+   repeat, and this small array stays in cache when the big table does not.
+   Valid while memo_generation matches generation (bumped when modules go).  */
+static __thread struct memo last_rules[MAX_STEPS];
+static __thread uint64_t memo_generation;
+
+static void
+remember (struct memo *m, uint64_t pc)
+{
+  rule_t r = rule_for (pc);
+  m->pc = pc;
+  m->cfa_off = (int32_t) RULE_CFA_OFF (r);
+  m->rbp_off = (int16_t) RULE_RBP_OFF (r);
+  m->cfa = (uint8_t) RULE_CFA (r);
+  m->rbp = (uint8_t) RULE_RBP (r);
+}
 
 /* Frames larger than this are taken as a broken rule.  */
 #define MAX_FRAME (64ull << 20)
 
-/* Walk the stack whose innermost frame has registers PC, SP, BP (PC exact,
-   not a return address).  Stores return addresses from the first frame
-   outside libdmem.so, or every frame if KEEP_OWN.  */
+/* Walk the stack whose innermost frame has registers SP and BP and whose
+   unwind rule is the one at LOOKUP (the PC itself for an interrupted frame,
+   return address - 1 for a caller).  Stores up to DEPTH return addresses,
+   leaving out the leading ones inside libdmem.so if SKIP_OWN; zero-fills
+   the rest of PCS.  Returns how many were stored.  */
 static int
-unwind (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
-        int keep_own)
+unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
+        int skip_own)
 {
-  if (unlikely (__atomic_load_n (&own_start, __ATOMIC_ACQUIRE) == 0))
+  if (unlikely (skip_own && __atomic_load_n (&own_start, __ATOMIC_ACQUIRE) == 0))
     find_own_text ();
+  uint64_t gen = __atomic_load_n (&generation, __ATOMIC_ACQUIRE);
+  if (unlikely (memo_generation != gen))
+    {
+      memset (last_rules, 0, sizeof last_rules);
+      memo_generation = gen;
+    }
   int n = 0, bp_known = 1;
-  uint64_t lookup = pc;
   for (int steps = 0; n < depth && steps < MAX_STEPS; steps++)
     {
-      rule_t rule;
-      if (last_rules[steps].pc == lookup)
-        rule = last_rules[steps].rule;
-      else
-        {
-          rule = rule_for (lookup);
-          last_rules[steps].pc = lookup;
-          last_rules[steps].rule = rule;
-        }
+      struct memo *m = &last_rules[steps];
+      if (unlikely (m->pc != lookup))
+        remember (m, lookup);
       uint64_t cfa;
-      switch (RULE_CFA (rule))
-        {
-        case CFA_RSP:
-          cfa = sp + RULE_CFA_OFF (rule);
-          break;
-        case CFA_RBP:
-          if (!bp_known)
-            goto done;
-          cfa = bp + RULE_CFA_OFF (rule);
-          break;
-        case CFA_DEREF_RBP:
-          if (!bp_known || bp <= sp || bp - sp > MAX_FRAME)
-            goto done;
-          cfa = *(const uint64_t *) (uintptr_t) (bp + RULE_CFA_OFF (rule));
-          break;
-        default:
-          goto done;
-        }
-      if (cfa <= sp || cfa - sp > MAX_FRAME || (cfa & 7))
-        goto done;
-      uint64_t ra = *(const uint64_t *) (uintptr_t) (cfa - 8);
-      switch (RULE_RBP (rule))
-        {
-        case RBP_SAVED:
-          bp = *(const uint64_t *) (uintptr_t) (cfa + RULE_RBP_OFF (rule));
-          break;
-        case RBP_UNKNOWN:
-          bp_known = 0;
-          break;
-        case RBP_SAME:
-          break;
-        }
+      if (likely (m->cfa == CFA_RSP))
+        cfa = sp + (uint64_t) (int64_t) m->cfa_off;
+      else if (m->cfa == CFA_RBP && bp_known)
+        cfa = bp + (uint64_t) (int64_t) m->cfa_off;
+      else if (m->cfa == CFA_DEREF_RBP && bp_known && bp - sp - 1 < MAX_FRAME)
+        cfa = *(const uint64_t *) (uintptr_t) (bp + (uint64_t) (int64_t) m->cfa_off);
+      else
+        break;
+      /* The CFA must be above SP, by less than MAX_FRAME.  */
+      if (unlikely (cfa - sp - 1 >= MAX_FRAME))
+        break;
+      uint64_t ra = ((const uint64_t *) (uintptr_t) cfa)[-1];
+      if (m->rbp == RBP_SAVED)
+        bp = *(const uint64_t *) (uintptr_t) (cfa + (uint64_t) (int64_t) m->rbp_off);
+      else if (m->rbp == RBP_UNKNOWN)
+        bp_known = 0;
       sp = cfa;
-      if (ra < 4096)
-        goto done;
-      if (keep_own || n > 0 || ra < own_start || ra >= own_end)
-        pcs[n++] = ra;
+      if (unlikely (ra < 4096))
+        break;
       /* A return address follows the call; the call itself is at ra-1.  */
       lookup = ra - 1;
+      if (unlikely (skip_own))
+        {
+          if (ra >= own_start && ra < own_end)
+            continue;
+          skip_own = 0;
+        }
+      pcs[n++] = ra;
     }
-done:
   for (int i = n; i < depth; i++)
     pcs[i] = 0;
   return n;
@@ -658,7 +669,7 @@ dmem__capture_stack (uint64_t *pcs, int depth)
                     "movq %%rsp, %1\n\t"
                     "movq %%rbp, %2"
                     : "=r"(pc), "=r"(sp), "=r"(bp));
-  return unwind (pc, sp, bp, pcs, depth, 0);
+  return unwind (pc, sp, bp, pcs, depth, 1);
 }
 
 int
@@ -668,5 +679,15 @@ dmem__unwind_from (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs,
   if (depth <= 0)
     return 0;
   pcs[0] = pc;
-  return 1 + unwind (pc, sp, bp, pcs + 1, depth - 1, 1);
+  return 1 + unwind (pc, sp, bp, pcs + 1, depth - 1, 0);
+}
+
+int
+dmem__caller_stack (uint64_t *pcs, int depth, const uint64_t *entry_sp,
+                    uint64_t entry_bp)
+{
+  uint64_t ra = entry_sp[0];
+  pcs[0] = ra;
+  return 1 + unwind (ra - 1, (uint64_t) (uintptr_t) (entry_sp + 1), entry_bp,
+                     pcs + 1, depth - 1, 0);
 }
