@@ -49,19 +49,23 @@ STAT_NAMES = ("live_bytes", "live_blocks", "peak_bytes", "peak_blocks",
               "total_bytes", "foreign_frees", "failed_allocs")
 
 # Descriptor field indexes (enum dmem_descriptor_field in include/dmem/format.h).
+# D_COUNT fields are required; later ones are read when the runtime has them.
 (D_MAGIC, D_VERSION, D_FIELDS, D_HEADER_SIZE, D_STACK_DEPTH, D_OFF_NEXT,
  D_OFF_PREV, D_OFF_SIZE, D_OFF_THREAD, D_OFF_TID, D_OFF_ALIGN_PAD, D_OFF_PCS,
  D_OFF_MAGIC, D_BLOCK_MAGIC, D_FREED_MAGIC, D_SHARD_COUNT, D_SHARD_SIZE,
  D_SHARD_OFF_FIRST, D_SHARD_OFF_BLOCKS, D_SHARD_OFF_BYTES, D_SHARD_OFF_ALLOCS,
  D_SHARD_OFF_FREES, D_SHARDS, D_STATS, D_STAT_COUNT, D_MALLINFO_LOG,
  D_MALLINFO_SLOTS, D_MALLINFO_RECORD_SIZE, D_STATE_START, D_STATE_END,
- D_GUARD_SIZE, D_COUNT) = range(32)
+ D_GUARD_SIZE, D_FAILURE_LOG, D_FAILURE_SLOTS, D_FAILURE_RECORD_SIZE,
+ D_GUARD_BYTE, D_KNOWN) = range(36)
+D_COUNT = D_FAILURE_LOG
 
 # A shard walk may take this many steps more than the shard's counter says.
 WALK_SLACK = 1000
 CHUNK = 1 << 16
 PAGE = 4096
 ZERO_PAGE = bytes(PAGE)
+ZERO_CHUNK = bytes(CHUNK)
 
 
 @contextlib.contextmanager
@@ -272,16 +276,25 @@ class Target:
             stop = min(end, m_end, (pos // CHUNK + 1) * CHUNK)
             chunk = self._chunk(pos // CHUNK)
             if chunk is not None:
-                view = memoryview(chunk)
                 base = (pos // CHUNK) * CHUNK
                 a = pos - base
                 b = stop - base
-                while a < b:
-                    pe = min(b, (a // PAGE + 1) * PAGE)
-                    piece = view[a:pe]
-                    if not (pe - a == PAGE and piece == ZERO_PAGE):
-                        yield piece.cast("Q")
-                    a = pe
+                if not (a == 0 and b == CHUNK and chunk == ZERO_CHUNK):
+                    # One view per run of pages that are not all zeros
+                    # (bytes compare with memcmp; memoryviews do not).
+                    view = memoryview(chunk)
+                    run = None
+                    while a < b:
+                        pe = min(b, (a // PAGE + 1) * PAGE)
+                        if pe - a == PAGE and chunk[a:pe] == ZERO_PAGE:
+                            if run is not None:
+                                yield view[run:a].cast("Q")
+                                run = None
+                        elif run is None:
+                            run = a
+                        a = pe
+                    if run is not None:
+                        yield view[run:b].cast("Q")
             else:
                 a = pos
                 while a < stop:
@@ -581,10 +594,12 @@ class Heap:
             raise DmemError("dmem format version %d (%d fields) is not supported"
                             " (this reader knows version %d)"
                             % (version, fields, FORMAT_VERSION))
-        raw = target.read(address, 8 * D_COUNT)
+        known = min(fields, D_KNOWN)
+        raw = target.read(address, 8 * known)
         if raw is None:
             raise DmemError("cannot read the dmem descriptor at 0x%x" % address)
-        d = struct.unpack("<%dQ" % D_COUNT, raw)
+        # Fields this runtime lacks read as 0.
+        d = struct.unpack("<%dQ" % known, raw) + (0,) * (D_KNOWN - known)
         self.d = d
         self.address = address
         self.version = version
@@ -593,8 +608,11 @@ class Heap:
         self.block_magic = d[D_BLOCK_MAGIC]
         self.freed_magic = d[D_FREED_MAGIC]
         self.state = (d[D_STATE_START], d[D_STATE_END])
+        stride = d[D_SHARD_SIZE]
         if not (0 < self.depth <= 64 and 0 < self.header_size <= 4096
-                and 0 < d[D_SHARD_COUNT] <= 1 << 16):
+                and 0 < d[D_SHARD_COUNT] <= 1 << 16 and 40 <= stride <= 4096
+                and all(d[f] + 8 <= stride for f in range(D_SHARD_OFF_FIRST,
+                                                          D_SHARD_OFF_FREES + 1))):
             raise DmemError("the dmem descriptor at 0x%x is corrupted" % address)
         self._header = self._header_struct()
         self._walked: Optional[Tuple[List[Block], List[ValidationError]]] = None
@@ -643,8 +661,6 @@ class Heap:
         """Each shard's list head and counters, read in one piece."""
         d = self.d
         count, stride = d[D_SHARD_COUNT], d[D_SHARD_SIZE]
-        if not 40 <= stride <= 4096:
-            raise DmemError("the dmem descriptor's shard size %d is corrupted" % stride)
         raw = self.target.read(d[D_SHARDS], count * stride)
         if raw is None:
             raise DmemError("cannot read the dmem shard array at 0x%x" % d[D_SHARDS])
@@ -1034,7 +1050,28 @@ class Heap:
                                           % (index, count, size, shard["blocks"],
                                              shard["bytes"]),
                                "frames": []})
+        errors.extend(self._overruns())
         return {"ok": not errors, "errors": errors, "blocks_checked": checked}
+
+    def _overruns(self) -> List[Dict]:
+        """One "overrun" error per block (ascending address) whose guard
+        bytes after the user part are not all the runtime's guard byte."""
+        d = self.d
+        size = d[D_GUARD_SIZE]
+        if size == 0 or size > 4096 or d[D_FIELDS] <= D_GUARD_BYTE:
+            return []
+        want = bytes([d[D_GUARD_BYTE] & 0xff]) * size
+        out = []
+        for b in sorted(self.walk()[0], key=lambda b: b.user):
+            guard = self.target.read(b.user + b.size, size)
+            if guard is not None and guard != want:
+                out.append({"kind": "overrun", "address": hex_or_null(b.header),
+                            "shard": None,
+                            "message": "block 0x%x: the %d guard bytes after its %d bytes"
+                                       " were overwritten (%s)" % (b.header, size, b.size,
+                                                                  guard.hex()),
+                            "frames": [frame_json(f) for f in self.frames(b.pcs)]})
+        return out
 
     def _frames_of_header(self, address: Optional[int]) -> List[Dict]:
         """Frames of the allocation stack in the header at ``address`` if it
@@ -1258,11 +1295,12 @@ def format_mallinfo(r: Dict) -> str:
 
 def format_verify(r: Dict) -> str:
     """Text of a verify report."""
-    lines = ["%s: %d blocks checked, %d errors"
-             % ("ok" if r["ok"] else "CORRUPTED", r["blocks_checked"], len(r["errors"]))]
+    lines = []
     for e in r["errors"]:
-        lines.append("%s error: %s" % (e["kind"], e["message"]))
+        lines.append("%s: %s" % (e["kind"], e["message"]))
         lines.extend(format_frame(i, f) for i, f in enumerate(e["frames"]))
+    lines.append("%s: %d blocks checked, %d problems"
+                 % ("OK" if r["ok"] else "FAILED", r["blocks_checked"], len(r["errors"])))
     return "\n".join(lines) + "\n"
 
 

@@ -56,6 +56,6 @@ for mode in corrupt cycle; do
   grep -q "dmem: warning: shard [0-9]*: block .*$bad" $mode.json.err ||
     fail "$mode: no message naming block $bad: $(cat $mode.json.err)"
   check classic $mode.json
-  grep -q '^CORRUPTED: ' $mode.json || fail "$mode: verify does not say CORRUPTED"
+  grep -q '^FAILED: ' $mode.json || fail "$mode: verify does not say FAILED"
 done
 exit 0

@@ -3,7 +3,8 @@
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
 # leaks on several cores: kernel cores of the classic driver, the thread
 # program and a 3000-block heap, a gcore core, and cores whose lists were
-# corrupted or made cyclic (there verify must agree too).
+# corrupted or made cyclic or a block's guard overwritten (there verify
+# must agree too).
 . "$top_srcdir/tests/test-lib.sh"
 . "$top_srcdir/tests/readers-lib.sh"
 need_gdb
@@ -17,11 +18,13 @@ kernel_core many.core ./readers-many 3000
 gcore_core gmany.core ./readers-many 2000 wait
 kernel_core corrupt.core ./readers-classic corrupt
 kernel_core cycle.core ./readers-classic cycle
+kernel_core overrun.core ./readers-classic overrun
 
 have_c=no
 [ -x "$DMEM" ] && have_c=yes
 for pair in readers-classic:classic readers-threads:threads readers-many:many \
-            readers-many:gmany readers-classic:corrupt readers-classic:cycle; do
+            readers-many:gmany readers-classic:corrupt readers-classic:cycle \
+            readers-classic:overrun; do
   prog=${pair%%:*} core=${pair#*:}.core
   for cmd in stacks leaks verify; do
     base=${pair#*:}.$cmd
@@ -38,5 +41,6 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many \
   done
 done
 check threads threads.leaks.gdb.json
+grep -q '"kind": "overrun"' overrun.verify.drgn.json || fail "verify finds no overrun"
 [ $have_c = yes ] || skip "gdb and drgn agree; the C analyzer is not built"
 exit 0

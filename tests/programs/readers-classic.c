@@ -1,7 +1,8 @@
 /* The classic libdmem driver for the reader tests: malloc 512, printf,
    free, leak 2048 bytes from main, printf.  With an argument "wait" it
    prints "ready" and waits on stdin (for gcore and live attach); with
-   "corrupt" or "cycle" it damages the block lists first.  */
+   "corrupt" or "cycle" it damages the block lists first, with "overrun" a
+   block's guard.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,13 @@ main (int argc, char **argv)
       else
         hx[0] = (uint64_t) hx;        /* next -> itself: a cycle */
       printf ("corrupted block %p\n", (void *) hx);
+    }
+  if (strcmp (mode, "overrun") == 0)
+    {
+      /* Write past the end of a kept block, over its guard.  */
+      char *volatile end = x + 64;
+      end[0] = 'X';
+      printf ("overran block %p\n", (void *) (x - HEADER_SIZE));
     }
   printf ("bye\n");
   if (strcmp (mode, "wait") == 0)
