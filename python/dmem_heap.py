@@ -399,6 +399,25 @@ class Target:
         out.sort()
         return out
 
+    def dynamic_symbol(self, name: str) -> Optional[int]:
+        """Address of ``name`` in the dynamic symbol table (.dynsym) of a
+        loaded module, read from the module's file (modules whose name
+        holds "dmem" first); for debuggers that do not look there when a
+        library is stripped."""
+        bases: Dict[str, int] = {}
+        for m in self.mappings():
+            if m.path and m.path.startswith("/") and m.offset == 0:
+                bases.setdefault(m.path, m.start)
+        for path in sorted(bases, key=lambda p: "dmem" not in os.path.basename(p)):
+            value = _elf_dynsym(path, name)
+            if value is None:
+                continue
+            loads = [p for p in self._program_headers(bases[path], path) if p[0] == 1]
+            if loads:
+                first = min(p[2] for p in loads)
+                return bases[path] - (first & ~(PAGE - 1)) + value
+        return None
+
     def _program_headers(self, base: int, path: str) -> List[Tuple[int, int, int, int]]:
         """(p_type, p_flags, p_vaddr, p_memsz) of the ELF file mapped at
         ``base``, or [] if it is not an ELF file."""
@@ -525,6 +544,41 @@ def _nt_file(desc: bytes) -> List[Tuple[int, int, int, str]]:
     return out
 
 
+def _elf_dynsym(path: str, name: str) -> Optional[int]:
+    """st_value of defined symbol ``name`` in the .dynsym of ELF file
+    ``path``, or None."""
+    try:
+        with open(path, "rb") as f:
+            ehdr = f.read(64)
+            if len(ehdr) < 64 or ehdr[:4] != b"\x7fELF" or ehdr[4] != 2:
+                return None
+            shoff, = struct.unpack_from("<Q", ehdr, 40)
+            shentsize, shnum = struct.unpack_from("<HH", ehdr, 58)
+            if shentsize < 64 or shnum > 4096:
+                return None
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            sections = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
+                        for i in range(len(table) // shentsize)]
+            for sh in sections:
+                if sh[1] != 11 or sh[6] >= len(sections):      # SHT_DYNSYM
+                    continue
+                strtab = sections[sh[6]]
+                f.seek(sh[4])
+                syms = f.read(min(sh[5], 64 << 20))
+                f.seek(strtab[4])
+                strings = f.read(min(strtab[5], 64 << 20))
+                want = name.encode()
+                for off in range(0, len(syms) - 23, 24):
+                    st_name, _info, _other, shndx, value, _size = \
+                        struct.unpack_from("<IBBHQQ", syms, off)
+                    if shndx and strings[st_name:st_name + len(want) + 1] == want + b"\0":
+                        return value
+    except (OSError, struct.error):
+        return None
+    return None
+
+
 def live_mappings(pid: int) -> List[Mapping]:
     """Mappings of live process ``pid`` from /proc/PID/maps."""
     maps = []
@@ -580,6 +634,8 @@ class Heap:
     def __init__(self, target: Target):
         self.target = target
         address = target.descriptor_address()
+        if address is None:
+            address = target.dynamic_symbol(DESCRIPTOR_SYMBOL)
         if address is None:
             raise DmemError("no dmem runtime in the target (symbol %s not found)"
                             % DESCRIPTOR_SYMBOL)

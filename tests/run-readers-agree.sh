@@ -4,7 +4,7 @@
 # leaks on several cores: kernel cores of the classic driver, the thread
 # program and a 3000-block heap, a gcore core, and cores whose lists were
 # corrupted or made cyclic or a block's guard overwritten (there verify
-# must agree too).
+# must agree too), and a core of a stripped program under a stripped runtime.
 . "$top_srcdir/tests/test-lib.sh"
 . "$top_srcdir/tests/readers-lib.sh"
 need_gdb
@@ -19,12 +19,18 @@ gcore_core gmany.core ./readers-many 2000 wait
 kernel_core corrupt.core ./readers-classic corrupt
 kernel_core cycle.core ./readers-classic cycle
 kernel_core overrun.core ./readers-classic overrun
+# Stripped runtime and program: the descriptor is found through .dynsym.
+cp "$LIBDMEM" libdmem.so && strip libdmem.so
+cp readers-classic readers-stripped && strip readers-stripped
+full_libdmem=$LIBDMEM LIBDMEM=$PWD/libdmem.so
+kernel_core stripped.core ./readers-stripped
+LIBDMEM=$full_libdmem
 
 have_c=no
 [ -x "$DMEM" ] && have_c=yes
 for pair in readers-classic:classic readers-threads:threads readers-many:many \
             readers-many:gmany readers-classic:corrupt readers-classic:cycle \
-            readers-classic:overrun; do
+            readers-classic:overrun readers-stripped:stripped; do
   prog=${pair%%:*} core=${pair#*:}.core
   for cmd in stacks leaks verify; do
     base=${pair#*:}.$cmd
