@@ -224,6 +224,7 @@ and LWP) and the allocation stack as function+offset (file:line).
         super().__init__("show_alloc_stacks", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        """Print every block, or the groups, of the selected inferior."""
         given, limit = _parse(arg, ("--grouped", "--limit"), self._USAGE)
         heap = _heap()
         if "--grouped" in given:
@@ -248,6 +249,7 @@ Run `help dmem SUBCOMMAND' for each subcommand."""
         super().__init__("dmem", gdb.COMMAND_DATA, prefix=True)
 
     def invoke(self, arg, from_tty):
+        """`dmem' alone or with an unknown subcommand: a one-line error."""
         if arg.strip():
             raise gdb.GdbError("Unknown dmem subcommand '%s'. Usage: dmem "
                                "stacks|leaks|stats|mallinfo|verify [--json]" % arg.split()[0])
@@ -264,6 +266,7 @@ class _DmemSubcommand(gdb.Command):
         super().__init__("dmem " + self.command, gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        """Parse the flags, build the subcommand's report and print it."""
         usage = "dmem %s %s" % (self.command, " ".join(
             "[--limit N]" if f == "--limit" else "[%s]" % f for f in self.flags))
         given, limit = _parse(arg, self.flags, usage)

@@ -1201,6 +1201,7 @@ def _sum_arena(target: Target, g: GlibcLayout, av: int, v: Dict[str, int],
     """Add arena ``av`` to ``v`` as int_mallinfo does; False on an
     unreadable or endless list (``budget`` bounds the chunks visited)."""
     def size_of(chunk: int) -> Optional[int]:
+        """Size of glibc chunk ``chunk`` (flag bits cleared), or None."""
         word = _u64(target, chunk + 8)
         return None if word is None else word & ~7
 

@@ -148,6 +148,7 @@ def check_same_verify(paths):
     """verify reports agree: ok, blocks checked, each error's kind and
     address."""
     def key(r):
+        """What must agree in a verify report."""
         return (r["ok"], r["blocks_checked"],
                 [(e["kind"], e["address"]) for e in r["errors"]])
     first = key(load(paths[0]))

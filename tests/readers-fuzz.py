@@ -29,6 +29,7 @@ class _Corrupted(dmem._DrgnTarget):
     _read = {}
 
     def read_raw(self, address, size):
+        """What drgn reads at ``address``, with the patches written over."""
         raw = self._read.get((address, size))
         if raw is None:
             raw = self._read[(address, size)] = super().read_raw(address, size)
