@@ -336,7 +336,7 @@ Usage: dmem mallinfo [--json]
 
 
 class _DmemVerify(_DmemSubcommand):
-    """Check every block header's magic and every list link.
+    """Check every block's header magic, list links and guard bytes.
 
 Usage: dmem verify [--json]
 
