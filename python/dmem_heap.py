@@ -933,7 +933,7 @@ class Heap:
     @staticmethod
     def _groups(items: Iterator[Tuple[str, Block]]) -> List[Dict]:
         """Blocks grouped by (kind, stack), sorted by bytes desc, count desc,
-        then the stack ascending."""
+        the stack ascending, then the kind (leak before indirect)."""
         acc: Dict[Tuple[str, Tuple[int, ...]], List] = {}
         for kind, b in items:
             g = acc.get((kind, b.pcs))
@@ -943,7 +943,7 @@ class Heap:
             g[1] += b.size
             g[2].add(b.tid)
         order = sorted(acc.items(), key=lambda kv: (-kv[1][1], -kv[1][0],
-                                                     kv[0][1], kv[0][0]))
+                                                     kv[0][1], KIND_ORDER[kv[0][0]]))
         return [{"kind": k[0], "count": v[0], "bytes": v[1],
                  "threads": sorted(v[2]), "pcs": k[1]} for k, v in order]
 
@@ -1293,6 +1293,7 @@ def format_frame(n: int, f: Dict) -> str:
     return "    #%d %s" % (n, text)
 
 
+KIND_ORDER = {"live": 0, "leak": 1, "indirect": 2}
 KIND_TEXT = {"live": "live", "leak": "leak", "indirect": "indirect leak"}
 
 

@@ -1,6 +1,7 @@
 /* Reader test and benchmark program: N live blocks (argv[1], default 3000)
    from a few dozen distinct stacks, most held in lists reachable from a
-   global, every tenth list dropped (1 direct + 9 indirect leaks).  With
+   global, every tenth list dropped (1 direct + 9 indirect leaks), and a
+   dropped pair of blocks from one stack.  With
    "wait" as argv[2] it prints "ready" and waits on stdin.  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,20 @@ make_list (long i)
   return head;
 }
 
+/* N nodes of 32 bytes from one call site, chained; returns the head.  */
+static __attribute__ ((noinline)) struct node *
+make_chain (int n)
+{
+  struct node *head = NULL;
+  for (int k = 0; k < n; k++)
+    {
+      struct node *x = alloc_node (0, 32);
+      x->next = head;
+      head = x;
+    }
+  return head;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -52,6 +67,11 @@ main (int argc, char **argv)
       if (i % 10 != 3)
         lists[i] = l;
     }
+  /* A dropped pair from one stack: a leak and an indirect leak of the same
+     stack, bytes and count, which the readers must order alike.  */
+  struct node *pair = make_chain (argc > 99 ? 3 : 2);
+  __asm__ volatile ("" : : "r" (pair) : "memory");
+  pair = NULL;
   if (argc > 2 && strcmp (argv[2], "wait") == 0)
     {
       char line[16];
