@@ -227,13 +227,16 @@ and LWP) and the allocation stack as function+offset (file:line).
         """Print every block, or the groups, of the selected inferior."""
         given, limit = _parse(arg, ("--grouped", "--limit"), self._USAGE)
         heap = _heap()
-        if "--grouped" in given:
-            r = heap.stacks(limit)
-            _emit(dmem_heap.format_groups(r))
-        else:
-            for text in dmem_heap.format_blocks(heap, limit):
-                _emit(text)
-            r = {"walk_errors": [dmem_heap.error_json(e) for e in heap.walk()[1]]}
+        try:
+            if "--grouped" in given:
+                r = heap.stacks(limit)
+                _emit(dmem_heap.format_groups(r))
+            else:
+                for text in dmem_heap.format_blocks(heap, limit):
+                    _emit(text)
+                r = {"walk_errors": [dmem_heap.error_json(e) for e in heap.walk()[1]]}
+        except dmem_heap.DmemError as e:
+            raise gdb.GdbError("dmem: %s." % e)
         _warn(dmem_heap.warnings(r))
 
 
