@@ -365,6 +365,10 @@ def _main(prog: drgn.Program, argv: List[str]) -> int:
     except DmemError as e:
         sys.stderr.write("dmem.py: %s\n" % e)
         return 2
+    except (drgn.FaultError, OSError, ValueError, LookupError) as e:
+        # Whatever else an untrusted core makes drgn raise: one line too.
+        sys.stderr.write("dmem.py: cannot analyse the target: %s\n" % e)
+        return 2
     finally:
         if target is not None:
             target.close()
