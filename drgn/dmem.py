@@ -48,8 +48,9 @@ __all__ = [
 _PT_REGS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8",
             "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
 _PTRACE_GETREGS = 12
-_PTRACE_ATTACH = 16
 _PTRACE_DETACH = 17
+_PTRACE_SEIZE = 0x4206
+_PTRACE_INTERRUPT = 0x4207
 _WALL = 0x40000000
 
 
@@ -96,10 +97,14 @@ class _Ptrace:
         return out
 
     def _attach_and_read(self, tid: int) -> Optional[Tuple[int, ...]]:
-        """user_regs_struct of thread ``tid`` after stopping it, or None."""
-        if self.libc.ptrace(_PTRACE_ATTACH, tid, None, None) != 0:
+        """user_regs_struct of thread ``tid`` after stopping it, or None.
+        Seized and interrupted rather than attached: no SIGSTOP is queued,
+        so the process runs on even if this reader dies before detaching."""
+        if self.libc.ptrace(_PTRACE_SEIZE, tid, None, None) != 0:
             return None
         self.attached.append(tid)
+        if self.libc.ptrace(_PTRACE_INTERRUPT, tid, None, None) != 0:
+            return None
         status = ctypes.c_int()
         if self.libc.waitpid(tid, ctypes.byref(status), _WALL) != tid:
             return None
