@@ -124,7 +124,7 @@ struct dmem_heap
   uint64_t desc_addr;
   Dwfl_Module *runtime;          /* module defining dmem_descriptor */
   struct dmem_block_ref *blocks; /* sorted by user address after the walk */
-  size_t nblocks;
+  size_t nblocks, capacity;
   uint64_t *stacks;              /* nstacks * depth PCs, 0-filled */
   size_t nstacks, depth;
   struct dmem_problem *problems;

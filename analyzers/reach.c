@@ -13,6 +13,25 @@
 #include <string.h>
 #include "dmem.h"
 
+/* A block's user part [start, end); a 0-byte block spans one byte, as a
+   pointer equal to its address keeps it.  */
+struct span
+{
+  uint64_t start, end;
+};
+
+/* Blocks closer than CLUSTER_GAP share a cluster, indexed by buckets of
+   one power-of-two size, about two per block; far apart clusters (the brk
+   heap, mmapped blocks, thread arenas) each get their own.  */
+#define CLUSTER_GAP (1 << 20)
+
+struct cluster
+{
+  uint64_t lo, hi;         /* its user parts lie in [lo, hi) */
+  unsigned shift;          /* bucket = (v - lo) >> shift */
+  size_t bucket;           /* its first bucket in reach.bucket */
+};
+
 struct reach
 {
   struct dmem_target *t;
@@ -21,47 +40,85 @@ struct reach
   uint32_t *work;          /* blocks marked but not yet scanned */
   size_t nwork;
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
-  unsigned shift;          /* bucket = (v - lo) >> shift */
-  uint32_t *bucket;        /* first block whose user >= bucket start */
-  uint64_t *starts;        /* user address of each block, densely */
-  size_t nbuckets;
+  struct span *spans;      /* each block's user part, densely */
+  struct cluster *clusters;
+  size_t nclusters;
+  uint32_t *bucket;        /* per bucket: first block whose start >= the
+			      bucket's, then one past the last cluster's */
   unsigned char set_to;    /* mark given to blocks found by this flood */
   size_t leader;           /* the direct leak being flooded, or SIZE_MAX */
   size_t sweep;            /* blocks below this index are queued when
 			      found; the others wait for the sweep */
 };
 
-/* Index the sorted blocks by address buckets so a word is resolved with a
-   short binary search.  */
+/* Index the sorted blocks by clusters and buckets, so a word is resolved
+   with a search over a few clusters and a bucket of about one block.  */
 static void
 build_index (struct reach *r)
 {
   const struct dmem_heap *h = r->h;
-  r->lo = h->blocks[0].user;
+  size_t n = h->nblocks;
+  r->spans = dmem_xmalloc (n * sizeof *r->spans);
+  size_t nbuckets = 0;
+  size_t first = 0;   /* first block of the current cluster */
+  for (size_t i = 0; i < n; i++)
+    {
+      const struct dmem_block_ref *b = &h->blocks[i];
+      r->spans[i] = (struct span) { b->user, b->user + (b->size ? b->size : 1) };
+      if (r->spans[i].end < b->user)   /* wrapped: a damaged size */
+	r->spans[i].end = UINT64_MAX;
+      struct cluster *c = r->nclusters ? &r->clusters[r->nclusters - 1] : NULL;
+      if (c != NULL && (b->user <= c->hi || b->user - c->hi <= CLUSTER_GAP))
+	{
+	  if (r->spans[i].end > c->hi)
+	    c->hi = r->spans[i].end;
+	  continue;
+	}
+      /* Close the previous cluster: size its buckets.  */
+      if (c != NULL)
+	{
+	  c->shift = 4;
+	  while (((c->hi - c->lo) >> c->shift) > 2 * (i - first))
+	    c->shift++;
+	  c->bucket = nbuckets;
+	  nbuckets += ((c->hi - c->lo) >> c->shift) + 1;
+	}
+      first = i;
+      if ((r->nclusters & (r->nclusters - 1)) == 0)
+	r->clusters = dmem_xrealloc (r->clusters,
+				     r->nclusters ? 2 * r->nclusters : 1,
+				     sizeof *r->clusters);
+      r->clusters[r->nclusters++] = (struct cluster) { b->user,
+						       r->spans[i].end, 0, 0 };
+    }
+  struct cluster *c = &r->clusters[r->nclusters - 1];
+  c->shift = 4;
+  while (((c->hi - c->lo) >> c->shift) > 2 * (n - first))
+    c->shift++;
+  c->bucket = nbuckets;
+  nbuckets += ((c->hi - c->lo) >> c->shift) + 1;
+  r->lo = r->clusters[0].lo;
   r->hi = 0;
-  for (size_t i = 0; i < h->nblocks; i++)
+  for (size_t k = 0; k < r->nclusters; k++)
+    if (r->clusters[k].hi > r->hi)
+      r->hi = r->clusters[k].hi;
+
+  /* bucket[j]: first block starting at or after bucket j's start; one
+     extra entry past the end bounds the last bucket.  */
+  r->bucket = dmem_xmalloc ((nbuckets + 1) * sizeof *r->bucket);
+  size_t i = 0, j = 0;
+  for (size_t k = 0; k < r->nclusters; k++)
     {
-      uint64_t end = h->blocks[i].user + (h->blocks[i].size ? h->blocks[i].size : 1);
-      if (end > r->hi)
-	r->hi = end;
+      c = &r->clusters[k];
+      for (uint64_t s = c->lo; j < c->bucket + (((c->hi - c->lo) >> c->shift)
+						+ 1); j++, s += 1ULL << c->shift)
+	{
+	  while (i < n && r->spans[i].start < s)
+	    i++;
+	  r->bucket[j] = i;
+	}
     }
-  /* About two buckets per block: most words resolve without a search.  */
-  r->shift = 4;
-  while (((r->hi - r->lo) >> r->shift) > 2 * h->nblocks + 65536)
-    r->shift++;
-  r->nbuckets = ((r->hi - r->lo) >> r->shift) + 2;
-  r->bucket = dmem_xmalloc (r->nbuckets * sizeof *r->bucket);
-  r->starts = dmem_xmalloc (h->nblocks * sizeof *r->starts);
-  for (size_t i = 0; i < h->nblocks; i++)
-    r->starts[i] = h->blocks[i].user;
-  size_t i = 0;
-  for (size_t b = 0; b < r->nbuckets; b++)
-    {
-      uint64_t start = r->lo + ((uint64_t) b << r->shift);
-      while (i < h->nblocks && h->blocks[i].user < start)
-	i++;
-      r->bucket[b] = i;
-    }
+  r->bucket[j] = n;
 }
 
 /* The block whose user part holds V, or SIZE_MAX.  */
@@ -70,24 +127,35 @@ find_block (const struct reach *r, uint64_t v)
 {
   if (v < r->lo || v >= r->hi)
     return SIZE_MAX;
-  size_t b = (v - r->lo) >> r->shift;
-  /* Candidates: blocks starting in V's bucket up to V, or the last one
-     starting before it (it may extend into the bucket).  */
-  size_t lo = r->bucket[b] ? r->bucket[b] - 1 : 0, hi = r->bucket[b + 1];
+  /* The last cluster starting at or below V.  */
+  size_t lo = 0, hi = r->nclusters;
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (r->starts[mid] <= v)
+      if (r->clusters[mid].lo <= v)
 	lo = mid + 1;
       else
 	hi = mid;
     }
-  if (lo == 0)
+  const struct cluster *c = &r->clusters[lo - 1];
+  if (v >= c->hi)
     return SIZE_MAX;
-  const struct dmem_block_ref *c = &r->h->blocks[lo - 1];
-  if (v - c->user < c->size || (c->size == 0 && v == c->user))
-    return lo - 1;
-  return SIZE_MAX;
+  /* Candidates: blocks starting in V's bucket up to V, or the last one
+     starting before it (it may extend into the bucket).  */
+  size_t j = c->bucket + ((v - c->lo) >> c->shift);
+  lo = r->bucket[j] ? r->bucket[j] - 1 : 0;
+  hi = r->bucket[j + 1];
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (r->spans[mid].start <= v)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  if (lo == 0 || v >= r->spans[lo - 1].end)
+    return SIZE_MAX;
+  return lo - 1;
 }
 
 /* Mark what word V points to, queueing it for a scan.  */
@@ -262,6 +330,7 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       }
   free (r.work);
   free (r.bucket);
-  free (r.starts);
+  free (r.spans);
+  free (r.clusters);
   return r.mark;
 }
