@@ -20,7 +20,7 @@ import os
 import struct
 from collections import namedtuple
 from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
-                    Sequence, Set, Tuple)
+                    Sequence, Tuple)
 
 __all__ = [
     "Block",
@@ -731,19 +731,18 @@ class Heap:
                         "frees": get(d[D_SHARD_OFF_FREES])})
         return out
 
-    def for_each_block_in_shard(self, index: int, shard: Dict[str, int],
-                                seen: Optional[Set[int]] = None) -> Iterator[Block]:
+    def for_each_block_in_shard(self, index: int, shard: Dict[str, int]) -> Iterator[Block]:
         """Yield the blocks of one shard, newest first.
 
         :param index: the shard's index.
         :param shard: the shard's head and counters (from :meth:`shards`).
-        :param seen: header addresses already walked (in other shards);
-            reaching one again is a cycle.  Blocks walked are added to it.
         :raises ValidationError: at the first bad block, checked in this
-            order: more blocks than the shard's counter + 1000 allows, an
-            unreadable header, bad magic (or a freed block's), a prev link
-            that disagrees, a size running past the header's mapping, a
-            block seen before; the blocks before it were yielded.
+            order (the C analyzer's): a cycle (Brent's method: the block
+            saved at each power of two steps comes back), more blocks than
+            the shard's counter + 1000 allows, an unreadable header, bad
+            magic (or a freed block's), a prev link that disagrees, a size
+            running past the header's mapping; the blocks before it were
+            yielded.
         """
         hs = self.header_size
         target = self.target
@@ -755,14 +754,19 @@ class Heap:
         w_end = w_pcs + self.depth
         new_block = tuple.__new__
         block_magic = self.block_magic
-        if seen is None:
-            seen = set()
         limit = shard["blocks"] + WALK_SLACK
         walked = 0
         prev_addr = 0
         addr = shard["first"]
         m_start = m_end = 0
+        saved, power, steps = 0, 1, 0
         while addr:
+            if addr == saved:
+                raise ValidationError(index, addr, "cycle", "the list comes back to"
+                                      " this block")
+            if steps == power:
+                saved, power, steps = addr, power * 2, 0
+            steps += 1
             if walked >= limit:
                 raise ValidationError(index, addr, "too-long", "more blocks than the"
                                       " shard's counter (%d) allows" % shard["blocks"])
@@ -793,10 +797,6 @@ class Heap:
             if addr + hs > m_end or size > m_end - (addr + hs):
                 raise ValidationError(index, addr, "bad-size", "size %d runs past the end"
                                       " of its mapping" % size)
-            if addr in seen:
-                raise ValidationError(index, addr, "cycle", "the list comes back to"
-                                      " this block")
-            seen.add(addr)
             walked += 1
             pcs = v[w_pcs:w_end]
             if not pcs[-1]:
@@ -810,9 +810,8 @@ class Heap:
 
         :raises ValidationError: at the first corrupted list.
         """
-        seen: Set[int] = set()
         for index, shard in enumerate(self.shards()):
-            yield from self.for_each_block_in_shard(index, shard, seen)
+            yield from self.for_each_block_in_shard(index, shard)
 
     def walk(self) -> Tuple[List[Block], List[ValidationError]]:
         """Every live block that can be reached safely, and one error per
@@ -820,13 +819,20 @@ class Heap:
         if self._walked is None:
             blocks: List[Block] = []
             errors: List[ValidationError] = []
-            seen: Set[int] = set()
             with _no_gc():
                 for index, shard in enumerate(self.shards()):
                     try:
-                        blocks.extend(self.for_each_block_in_shard(index, shard, seen))
+                        blocks.extend(self.for_each_block_in_shard(index, shard))
                     except ValidationError as e:
                         errors.append(e)
+                # A list running into another shard's list repeats blocks
+                # (its prev link fails later, or never when it joins at a
+                # head): keep each block once.
+                if len({b.header for b in blocks}) != len(blocks):
+                    unique: Dict[int, Block] = {}
+                    for b in blocks:
+                        unique.setdefault(b.header, b)
+                    blocks = list(unique.values())
             self._walked = (blocks, errors)
         return self._walked
 
@@ -1078,23 +1084,19 @@ class Heap:
         block, and each shard's counters against its walk; error kinds are
         the C analyzer's."""
         errors = []
-        checked = 0
-        seen: Set[int] = set()
         d = self.d
         for index, shard in enumerate(self.shards()):
             count = 0
             size = 0
             try:
-                for b in self.for_each_block_in_shard(index, shard, seen):
+                for b in self.for_each_block_in_shard(index, shard):
                     count += 1
                     size += b.size
             except ValidationError as e:
                 errors.append({"kind": e.kind, "address": hex_or_null(e.block),
                                "shard": index, "message": str(e),
                                "frames": self._frames_of_header(e.block)})
-                checked += count
                 continue
-            checked += count
             kind = ("count-mismatch" if count != shard["blocks"] else
                     "bytes-mismatch" if size != shard["bytes"] else None)
             if kind:
@@ -1107,7 +1109,7 @@ class Heap:
                                              shard["bytes"]),
                                "frames": []})
         errors.extend(self._overruns())
-        return {"ok": not errors, "errors": errors, "blocks_checked": checked}
+        return {"ok": not errors, "errors": errors, "blocks_checked": len(self.walk()[0])}
 
     def _overruns(self) -> List[Dict]:
         """One "overrun" error per block (ascending address) whose guard
