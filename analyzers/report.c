@@ -477,10 +477,64 @@ dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
   return 0;
 }
 
+/* Heap errors the runtime caught as they happened (its error log), oldest
+   first.  Returns how many were recorded in all; *N is set to those kept,
+   in RECORDS (caller frees).  */
+static uint64_t
+caught_errors (struct dmem_target *t, const struct dmem_heap *h,
+	       struct dmem_error_record **records, size_t *n)
+{
+  const uint64_t *d = h->desc;
+  uint64_t total = 0, log = d[DMEM_DESC_ERROR_LOG];
+  uint64_t slots = d[DMEM_DESC_ERROR_SLOTS];
+  uint64_t rsize = d[DMEM_DESC_ERROR_RECORD_SIZE];
+  *records = NULL;
+  *n = 0;
+  if (d[DMEM_DESC_FIELDS] <= DMEM_DESC_ERROR_RECORD_SIZE || log == 0
+      || slots > 1024 || rsize < sizeof (struct dmem_error_record)
+      || rsize > 4096 || dmem_read (t, log, &total, 8) != 0)
+    return 0;
+  *records = dmem_xcalloc (slots + 1, sizeof **records);
+  for (uint64_t i = 0; i < slots; i++)
+    if (dmem_read (t, log + 8 + i * rsize, &(*records)[*n],
+		   sizeof **records) == 0 && (*records)[*n].seq != 0)
+      ++*n;
+  /* Oldest first: insertion sort on seq (a handful of slots).  */
+  for (size_t i = 1; i < *n; i++)
+    for (size_t j = i; j > 0 && (*records)[j - 1].seq > (*records)[j].seq; j--)
+      {
+	struct dmem_error_record tmp = (*records)[j];
+	(*records)[j] = (*records)[j - 1];
+	(*records)[j - 1] = tmp;
+      }
+  return total;
+}
+
+/* Number of non-zero PCs at the start of PCS (DMEM_STACK_DEPTH at most).  */
+static size_t
+pc_count (const uint64_t *pcs)
+{
+  size_t n = 0;
+  while (n < DMEM_STACK_DEPTH && pcs[n] != 0)
+    n++;
+  return n;
+}
+
+static const char *
+caught_kind (uint64_t kind)
+{
+  static const char *const names[] = { DMEM_ERROR_KIND_NAMES };
+  return kind > 0 && kind < sizeof names / sizeof *names ? names[kind]
+	 : "unknown";
+}
+
 int
 dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		    const struct dmem_options *o)
 {
+  struct dmem_error_record *caught;
+  size_t ncaught;
+  uint64_t total_caught = caught_errors (t, h, &caught, &ncaught);
   FILE *out = o->out;
   dmem_heap_check_guards (t, h);
   if (o->format == DMEM_JSON)
@@ -499,7 +553,25 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	  json_frames (out, t->dwfl, h, p->stack);
 	  putc ('}', out);
 	}
+      fprintf (out, "],\n  \"caught_total\": %" PRIu64 ", \"caught\": [",
+	       total_caught);
+      for (size_t i = 0; i < ncaught; i++)
+	{
+	  const struct dmem_error_record *e = &caught[i];
+	  fprintf (out, "%s\n    {\"seq\": %" PRIu64 ", \"kind\": \"%s\", "
+		   "\"block\": \"0x%" PRIx64 "\", \"size\": %" PRIu64
+		   ", \"address\": \"0x%" PRIx64 "\", \"tid\": %" PRIu64
+		   ", \"alloc_frames\": ", i ? "," : "", e->seq,
+		   caught_kind (e->kind), e->block, e->size, e->address, e->tid);
+	  dmem_json_frames (out, t->dwfl, e->alloc_pcs, pc_count (e->alloc_pcs));
+	  fputs (", \"free_frames\": ", out);
+	  dmem_json_frames (out, t->dwfl, e->free_pcs, pc_count (e->free_pcs));
+	  fputs (", \"found_frames\": ", out);
+	  dmem_json_frames (out, t->dwfl, e->found_pcs, pc_count (e->found_pcs));
+	  putc ('}', out);
+	}
       fputs ("]}\n", out);
+      free (caught);
       return 0;
     }
   for (size_t i = 0; i < h->nproblems; i++)
@@ -511,7 +583,28 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	       p->stack != UINT32_MAX ? ", block allocated at:" : "");
       text_frames (out, t->dwfl, h, p->stack);
     }
-  fprintf (out, "%s: %zu blocks checked, %zu problems\n",
-	   h->nproblems ? "FAILED" : "OK", h->nblocks, h->nproblems);
+  fprintf (out, "%s: %zu blocks checked, %zu problems in the lists and "
+	   "guards\n", h->nproblems ? "FAILED" : "OK", h->nblocks,
+	   h->nproblems);
+  if (total_caught > 0)
+    fprintf (out, "\nthe runtime caught %" PRIu64 " heap errors as they "
+	     "happened (the last %zu kept):\n", total_caught, ncaught);
+  for (size_t i = 0; i < ncaught; i++)
+    {
+      const struct dmem_error_record *e = &caught[i];
+      fprintf (out, "%s of the %" PRIu64 "-byte block at 0x%" PRIx64
+	       " (address 0x%" PRIx64 ") in thread %" PRIu64 "\n",
+	       caught_kind (e->kind), e->size, e->block, e->address, e->tid);
+      static const char *const what[] = { "allocated at:", "freed at:",
+					  "found at:" };
+      const uint64_t *stacks[] = { e->alloc_pcs, e->free_pcs, e->found_pcs };
+      for (int k = 0; k < 3; k++)
+	if (pc_count (stacks[k]) > 0)
+	  {
+	    fprintf (out, "  %s\n", what[k]);
+	    dmem_text_frames (out, t->dwfl, stacks[k], pc_count (stacks[k]));
+	  }
+    }
+  free (caught);
   return 0;
 }

@@ -16,12 +16,17 @@ lookup (Dwfl *dwfl, uint64_t pc)
   Dwfl_Module *mod = dwfl_addrmodule (dwfl, pc);
   if (mod == NULL)
     return f;
-  f->module = dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL, NULL,
-				NULL);
   GElf_Off offset;
   GElf_Sym sym;
   const char *name = dwfl_module_addrinfo (mod, pc, &offset, &sym, NULL,
 					   NULL, NULL);
+  /* A module found in the core's memory is named by its soname; the file
+     it was matched with gives its path.  */
+  const char *mainfile = NULL;
+  f->module = dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL,
+				&mainfile, NULL);
+  if (f->module != NULL && f->module[0] != '/' && mainfile != NULL)
+    f->module = mainfile;
   if (name != NULL)
     {
       f->function = name;
