@@ -57,7 +57,9 @@ STAT_NAMES = ("live_bytes", "live_blocks", "peak_bytes", "peak_blocks",
  D_SHARD_OFF_FREES, D_SHARDS, D_STATS, D_STAT_COUNT, D_MALLINFO_LOG,
  D_MALLINFO_SLOTS, D_MALLINFO_RECORD_SIZE, D_STATE_START, D_STATE_END,
  D_GUARD_SIZE, D_FAILURE_LOG, D_FAILURE_SLOTS, D_FAILURE_RECORD_SIZE,
- D_GUARD_BYTE, D_KNOWN) = range(36)
+ D_GUARD_BYTE, D_QUARANTINE, D_QUARANTINE_SLOTS, D_POISON_BYTE, D_ERROR_LOG,
+ D_ERROR_SLOTS, D_ERROR_RECORD_SIZE, D_KNOWN) = range(42)
+ERROR_KINDS = ("", "overrun", "double-free", "invalid-free", "use-after-free")
 D_COUNT = D_FAILURE_LOG
 
 # A shard walk may take this many steps more than the shard's counter says.
@@ -1109,7 +1111,43 @@ class Heap:
                                              shard["bytes"]),
                                "frames": []})
         errors.extend(self._overruns())
-        return {"ok": not errors, "errors": errors, "blocks_checked": len(self.walk()[0])}
+        caught_total, caught = self.caught_errors()
+        return {"ok": not errors, "errors": errors, "blocks_checked": len(self.walk()[0]),
+                "caught_total": caught_total, "caught": caught}
+
+    def caught_errors(self) -> Tuple[int, List[Dict]]:
+        """The heap errors the runtime caught as they happened (double
+        free, overrun, ...): how many in all, and those its log kept,
+        oldest first, with the block's allocation and free stacks and
+        where the error was found."""
+        d = self.d
+        log, slots, rsize = d[D_ERROR_LOG], d[D_ERROR_SLOTS], d[D_ERROR_RECORD_SIZE]
+        rec = struct.Struct("<6Q%dQ" % (3 * self.depth))
+        if (d[D_FIELDS] <= D_ERROR_RECORD_SIZE or log == 0 or slots > 1024
+                or not rec.size <= rsize <= 4096):
+            return 0, []
+        raw = self.target.read(log, 8 + slots * rsize)
+        if raw is None:
+            return 0, []
+        total, = struct.unpack_from("<Q", raw, 0)
+        out = []
+        for i in range(slots):
+            v = rec.unpack_from(raw, 8 + i * rsize)
+            if v[0] == 0:
+                continue
+            stacks = []
+            for k in range(3):
+                pcs = v[6 + k * self.depth:6 + (k + 1) * self.depth]
+                if 0 in pcs:
+                    pcs = pcs[:pcs.index(0)]
+                stacks.append([frame_json(f) for f in self.frames(pcs)])
+            out.append({"seq": v[0],
+                        "kind": ERROR_KINDS[v[1]] if 0 < v[1] < len(ERROR_KINDS) else "unknown",
+                        "block": hex_or_null(v[2]), "size": v[3], "address": hex_or_null(v[4]),
+                        "tid": v[5], "alloc_frames": stacks[0], "free_frames": stacks[1],
+                        "found_frames": stacks[2]})
+        out.sort(key=lambda e: e["seq"])
+        return total, out
 
     def _overruns(self) -> List[Dict]:
         """One "overrun" error per block (ascending address) whose guard
@@ -1359,8 +1397,19 @@ def format_verify(r: Dict) -> str:
     for e in r["errors"]:
         lines.append("%s: %s" % (e["kind"], e["message"]))
         lines.extend(format_frame(i, f) for i, f in enumerate(e["frames"]))
-    lines.append("%s: %d blocks checked, %d problems"
+    lines.append("%s: %d blocks checked, %d problems in the lists and guards"
                  % ("OK" if r["ok"] else "FAILED", r["blocks_checked"], len(r["errors"])))
+    if r["caught_total"]:
+        lines.append("the runtime caught %d heap errors as they happened (the last %d kept):"
+                     % (r["caught_total"], len(r["caught"])))
+    for e in r["caught"]:
+        lines.append("%s of the %d-byte block at %s (address %s) in thread %d"
+                     % (e["kind"], e["size"], e["block"], e["address"], e["tid"]))
+        for what, key in (("allocated at:", "alloc_frames"), ("freed at:", "free_frames"),
+                          ("found at:", "found_frames")):
+            if e[key]:
+                lines.append("  " + what)
+                lines.extend(format_frame(i, f) for i, f in enumerate(e[key]))
     return "\n".join(lines) + "\n"
 
 

@@ -146,12 +146,15 @@ def check_mallinfo(paths):
 
 def check_same_verify(paths):
     """verify reports agree: ok, blocks checked, each error's kind and
-    address (in any order: the C analyzer walks shards interleaved and
+    address, the heap errors the runtime caught (problems in any order: the C analyzer walks shards interleaved and
     lists problems as walks end)."""
     def key(r):
         """What must agree in a verify report."""
         return (r["ok"], r["blocks_checked"],
-                sorted((e["kind"], e["address"]) for e in r["errors"]))
+                sorted((e["kind"], e["address"]) for e in r["errors"]),
+                r.get("caught_total"),
+                [(e["kind"], e["block"], e["size"], e["address"],
+                  [f["pc"] for f in e["found_frames"]]) for e in r.get("caught", [])])
     first = key(load(paths[0]))
     for p in paths[1:]:
         if key(load(p)) != first:

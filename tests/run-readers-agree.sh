@@ -3,8 +3,8 @@
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
 # leaks on several cores: kernel cores of the classic driver, the thread
 # program and a 3000-block heap, a gcore core, and cores whose lists were
-# corrupted or made cyclic or a block's guard overwritten (there verify
-# must agree too), and a core of a stripped program under a stripped runtime.
+# corrupted or made cyclic, a block's guard overwritten or a block freed
+# twice (there verify must agree too), and a core of a stripped program under a stripped runtime.
 . "$top_srcdir/tests/test-lib.sh"
 . "$top_srcdir/tests/readers-lib.sh"
 need_gdb
@@ -19,6 +19,7 @@ gcore_core gmany.core ./readers-many 2000 wait
 kernel_core corrupt.core ./readers-classic corrupt
 kernel_core cycle.core ./readers-classic cycle
 kernel_core overrun.core ./readers-classic overrun
+kernel_core doublefree.core ./readers-classic doublefree
 # Stripped runtime and program: the descriptor is found through .dynsym.
 cp "$LIBDMEM" libdmem.so && strip libdmem.so
 cp readers-classic readers-stripped && strip readers-stripped
@@ -30,7 +31,7 @@ have_c=no
 [ -x "$DMEM" ] && have_c=yes
 for pair in readers-classic:classic readers-threads:threads readers-many:many \
             readers-many:gmany readers-classic:corrupt readers-classic:cycle \
-            readers-classic:overrun readers-stripped:stripped; do
+            readers-classic:overrun readers-classic:doublefree readers-stripped:stripped; do
   prog=${pair%%:*} core=${pair#*:}.core
   for cmd in stacks leaks verify; do
     base=${pair#*:}.$cmd
@@ -48,5 +49,6 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many \
 done
 check threads threads.leaks.gdb.json
 grep -q '"kind": "overrun"' overrun.verify.drgn.json || fail "verify finds no overrun"
+grep -q '"kind": "double-free"' doublefree.verify.gdb.json || fail "verify shows no caught double free"
 [ $have_c = yes ] || skip "gdb and drgn agree; the C analyzer is not built"
 exit 0

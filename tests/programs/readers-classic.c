@@ -2,7 +2,7 @@
    free, leak 2048 bytes from main, printf.  With an argument "wait" it
    prints "ready" and waits on stdin (for gcore and live attach); with
    "corrupt" or "cycle" it damages the block lists first, with "overrun" a
-   block's guard.  */
+   block's guard; "doublefree" frees a block twice.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +54,13 @@ main (int argc, char **argv)
       char *volatile end = x + 64;
       end[0] = 'X';
       printf ("overran block %p\n", (void *) (x - HEADER_SIZE));
+    }
+  if (strcmp (mode, "doublefree") == 0)
+    {
+      /* The runtime catches this, logs it and aborts: a core at the scene.  */
+      char *volatile y = malloc (40);
+      free (y);
+      free (y);
     }
   printf ("bye\n");
   if (strcmp (mode, "wait") == 0)
