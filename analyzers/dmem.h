@@ -121,17 +121,14 @@ struct dmem_problem
 struct dmem_heap
 {
   uint64_t desc[DMEM_DESC_COUNT]; /* the descriptor as read */
-  uint64_t desc_addr;
-  Dwfl_Module *runtime;          /* module defining dmem_descriptor */
   struct dmem_block_ref *blocks; /* sorted by user address after the walk */
   size_t nblocks, capacity;
   uint64_t *stacks;              /* nstacks * depth PCs, 0-filled */
   size_t nstacks, depth;
   struct dmem_problem *problems;
   size_t nproblems;
-  uint64_t shard_allocs, shard_frees, shard_blocks, shard_bytes;
-  uint64_t stats[DMEM_STAT_COUNT];
-  int have_stats;
+  uint64_t shard_allocs, shard_frees;  /* summed over the shards */
+  uint64_t stats[DMEM_STAT_COUNT];     /* the runtime's counters */
 };
 
 /* Find the descriptor in the target and walk every shard.  Returns 0 (walk

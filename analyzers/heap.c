@@ -78,6 +78,7 @@ check_descriptor (const uint64_t *d)
   return 0;
 }
 
+/* Mix the bits of X (a 64-bit finaliser).  */
 static size_t
 hash_u64 (uint64_t x)
 {
@@ -94,6 +95,7 @@ struct stack_table
   size_t mask;
 };
 
+/* Hash of a stack of DEPTH PCs.  */
 static size_t
 hash_pcs (const uint64_t *pcs, size_t depth)
 {
@@ -136,6 +138,7 @@ intern_stack (struct dmem_heap *h, struct stack_table *st, const uint64_t *pcs)
   return h->nstacks++;
 }
 
+/* Record a walk problem in H.  */
 static void
 add_problem (struct dmem_heap *h, const char *kind, uint64_t address,
 	     uint32_t stack, int shard)
@@ -148,6 +151,7 @@ add_problem (struct dmem_heap *h, const char *kind, uint64_t address,
 							 shard };
 }
 
+/* The little-endian uint64 at P + OFF (any alignment).  */
 static uint64_t
 get_u64 (const unsigned char *p, uint64_t off)
 {
@@ -156,6 +160,7 @@ get_u64 (const unsigned char *p, uint64_t off)
   return v;
 }
 
+/* The little-endian uint32 at P + OFF (any alignment).  */
 static uint32_t
 get_u32 (const unsigned char *p, uint64_t off)
 {
@@ -185,8 +190,6 @@ walk_begin (struct dmem_heap *h, struct walk *w, uint64_t shard_addr,
   w->shard_addr = shard_addr;
   w->counted = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BLOCKS]);
   w->counted_bytes = get_u64 (shard, d[DMEM_DESC_SHARD_OFF_BYTES]);
-  h->shard_blocks += w->counted;
-  h->shard_bytes += w->counted_bytes;
   h->shard_allocs += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_ALLOCS]);
   h->shard_frees += get_u64 (shard, d[DMEM_DESC_SHARD_OFF_FREES]);
   w->limit = w->counted > UINT64_MAX - 1000 ? UINT64_MAX : w->counted + 1000;
@@ -355,6 +358,7 @@ drop_duplicates (struct dmem_heap *h)
   h->nblocks = out;
 }
 
+/* See dmem.h: descriptor, walk, sort.  */
 int
 dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
 {
@@ -369,8 +373,6 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (f.mod == NULL)
     return dmem_fail ("no dmem runtime in the target (no symbol %s in any "
 		      "module)", DMEM_DESCRIPTOR_SYMBOL);
-  h->runtime = f.mod;
-  h->desc_addr = f.addr;
   uint64_t *d = h->desc;
   if (dmem_read (t, f.addr, d, 3 * 8) != 0)
     return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
@@ -424,11 +426,13 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
 
   size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
 		  ? d[DMEM_DESC_STAT_COUNT] : DMEM_STAT_COUNT;
-  h->have_stats = dmem_read (t, d[DMEM_DESC_STATS], h->stats,
-			     nstats * 8) == 0;
+  /* Unreadable counters stay 0.  */
+  if (dmem_read (t, d[DMEM_DESC_STATS], h->stats, nstats * 8) != 0)
+    memset (h->stats, 0, sizeof h->stats);
   return 0;
 }
 
+/* See dmem.h.  */
 void
 dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
 {
@@ -451,6 +455,7 @@ dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
     }
 }
 
+/* Release what dmem_heap_load allocated.  */
 void
 dmem_heap_free (struct dmem_heap *h)
 {
@@ -460,6 +465,7 @@ dmem_heap_free (struct dmem_heap *h)
   memset (h, 0, sizeof *h);
 }
 
+/* See dmem.h.  */
 const uint64_t *
 dmem_stack_pcs (const struct dmem_heap *h, uint32_t s, size_t *n)
 {
@@ -471,6 +477,7 @@ dmem_stack_pcs (const struct dmem_heap *h, uint32_t s, size_t *n)
   return pcs;
 }
 
+/* See dmem.h.  */
 int
 dmem_stack_cmp (const struct dmem_heap *h, uint32_t a, uint32_t b)
 {

@@ -51,6 +51,7 @@ static const char usage_text[] =
   "      truncated core, no dmem runtime inside, corrupted descriptor\n"
   "  64  usage error\n";
 
+/* Print a usage error (FMT with ARG) and the --help hint; returns 64.  */
 static int
 usage_error (const char *fmt, const char *arg)
 {
@@ -234,6 +235,7 @@ run (int argc, char **argv)
   return child_status (status);
 }
 
+/* Parse the command line, open the target, print the report.  */
 int
 main (int argc, char **argv)
 {

@@ -155,6 +155,7 @@ glibc_layout (struct dmem_target *t, struct glibc *g)
   return 0;
 }
 
+/* Read the uint64 at ADDR; 0 or -1.  */
 static int
 read_u64 (struct dmem_target *t, uint64_t addr, uint64_t *v)
 {
@@ -294,6 +295,7 @@ struct call
   struct dmem_mallinfo_record r;
 };
 
+/* qsort order of recorded calls: oldest first.  */
 static int
 call_order (const void *a, const void *b)
 {
@@ -314,6 +316,7 @@ print_call_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, int json)
     dmem_text_frames (out, dwfl, pcs, n);
 }
 
+/* dmem mallinfo: true values, overflows, recorded calls.  */
 int
 dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 		      const struct dmem_options *o)

@@ -281,6 +281,7 @@ scan_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
   return DWARF_CB_OK;
 }
 
+/* See dmem.h: mark from the roots, then classify the rest.  */
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 {

@@ -8,6 +8,7 @@
 /* Group kinds: the block marks of reach.c, plus live.  */
 #define KIND_LIVE 0
 
+/* JSON name of a group kind.  */
 static const char *
 kind_name (int kind)
 {
@@ -15,6 +16,7 @@ kind_name (int kind)
 	 : kind == DMEM_REACHABLE ? "reachable" : "live";
 }
 
+/* Text name of a group kind.  */
 static const char *
 kind_text (int kind)
 {
@@ -53,6 +55,7 @@ json_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
   dmem_json_frames (out, dwfl, pcs, n);
 }
 
+/* Text counterpart of json_frames.  */
 static void
 text_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
 {
@@ -61,6 +64,7 @@ text_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
   dmem_text_frames (out, dwfl, pcs, n);
 }
 
+/* The last component of PATH.  */
 static const char *
 basename_of (const char *path)
 {
@@ -68,6 +72,7 @@ basename_of (const char *path)
   return s ? s + 1 : path;
 }
 
+/* See dmem.h.  */
 void
 dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
 {
@@ -94,6 +99,7 @@ dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
   putc (']', out);
 }
 
+/* See dmem.h.  */
 void
 dmem_text_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
 {
@@ -152,6 +158,7 @@ struct sort_ctx
   const unsigned char *kinds;  /* per block, or NULL: all live */
 };
 
+/* qsort_r order of block indexes: kind, stack, tid, index.  */
 static int
 block_order (const void *a, const void *b, void *arg)
 {
@@ -169,6 +176,7 @@ block_order (const void *a, const void *b, void *arg)
   return i < j ? -1 : i > j;
 }
 
+/* qsort_r order of groups: bytes, count descending, then stack.  */
 static int
 group_order (const void *a, const void *b, void *arg)
 {
@@ -290,6 +298,7 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
     }
 }
 
+/* dmem stacks: live blocks by stack (or each one with --all).  */
 int
 dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
 		    const struct dmem_options *o)
@@ -322,6 +331,7 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
   return 0;
 }
 
+/* dmem leaks: reachability, then leak and indirect groups.  */
 int
 dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 		   const struct dmem_options *o)
@@ -370,6 +380,7 @@ struct thread_total
   uint64_t blocks, bytes;
 };
 
+/* qsort order of thread totals: by tid.  */
 static int
 tid_order (const void *a, const void *b)
 {
@@ -377,6 +388,7 @@ tid_order (const void *a, const void *b)
   return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
+/* qsort order of thread totals: most bytes first.  */
 static int
 thread_total_order (const void *a, const void *b)
 {
@@ -386,6 +398,7 @@ thread_total_order (const void *a, const void *b)
   return tid_order (a, b);
 }
 
+/* dmem stats: totals, per thread, size histogram.  */
 int
 dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
 		   struct dmem_heap *h, const struct dmem_options *o)
@@ -520,6 +533,7 @@ pc_count (const uint64_t *pcs)
   return n;
 }
 
+/* Name of a runtime error kind (enum dmem_error_kind).  */
 static const char *
 caught_kind (uint64_t kind)
 {
@@ -528,6 +542,7 @@ caught_kind (uint64_t kind)
 	 : "unknown";
 }
 
+/* dmem verify: walk problems, guards, errors the runtime caught.  */
 int
 dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		    const struct dmem_options *o)

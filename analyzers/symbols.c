@@ -44,6 +44,7 @@ lookup (Dwfl *dwfl, uint64_t pc)
   return f;
 }
 
+/* See dmem.h: open addressing on PC, grown at half full.  */
 const struct dmem_frame *
 dmem_symbolize (Dwfl *dwfl, uint64_t pc)
 {
@@ -72,6 +73,7 @@ dmem_symbolize (Dwfl *dwfl, uint64_t pc)
   return cache[j];
 }
 
+/* Forget every cached frame.  */
 void
 dmem_symbols_free (void)
 {

@@ -77,6 +77,7 @@ begin_dwfl (const char *sysroot)
   return dwfl;
 }
 
+/* qsort order of regions: by start address.  */
 static int
 region_cmp (const void *a, const void *b)
 {
@@ -113,6 +114,7 @@ read_threads (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
     }
 }
 
+/* See dmem.h: open a core file with libelf and libdwfl.  */
 int
 dmem_target_open_core (struct dmem_target *t, const char *path,
 		       const char *executable, const char *sysroot)
@@ -311,6 +313,7 @@ read_maps (struct dmem_target *t)
   return 0;
 }
 
+/* See dmem.h: stop, snapshot and detach a live process.  */
 int
 dmem_target_open_pid (struct dmem_target *t, pid_t pid,
 		      const char *executable, const char *sysroot)
@@ -352,6 +355,7 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid,
   return 0;
 }
 
+/* See dmem.h: detach if still attached, free everything.  */
 void
 dmem_target_close (struct dmem_target *t)
 {
@@ -371,6 +375,7 @@ dmem_target_close (struct dmem_target *t)
   t->fd = -1;
 }
 
+/* See dmem.h: binary search, with the last hit cached.  */
 struct dmem_region *
 dmem_region_at (struct dmem_target *t, uint64_t addr)
 {
@@ -395,6 +400,7 @@ dmem_region_at (struct dmem_target *t, uint64_t addr)
   return &t->regions[lo - 1];
 }
 
+/* See dmem.h: read a live region once, in 1 MiB chunks.  */
 void
 dmem_region_load (struct dmem_target *t, struct dmem_region *r)
 {
@@ -453,6 +459,7 @@ read_module_file (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
   return 0;
 }
 
+/* See dmem.h: from the regions, else from module files.  */
 int
 dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
 {
@@ -482,6 +489,7 @@ dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
   return 0;
 }
 
+/* See dmem.h: no copy when the bytes are contiguous.  */
 const unsigned char *
 dmem_view (struct dmem_target *t, uint64_t addr, size_t len, void *buf)
 {

@@ -6,6 +6,7 @@
 
 static char failure[1024];
 
+/* See dmem.h: keep the message for main to print.  */
 int
 dmem_fail (const char *fmt, ...)
 {
@@ -16,12 +17,14 @@ dmem_fail (const char *fmt, ...)
   return -1;
 }
 
+/* The last dmem_fail message.  */
 const char *
 dmem_failure (void)
 {
   return failure[0] ? failure : "cannot analyse the target";
 }
 
+/* See dmem.h.  */
 void
 dmem_warn (const char *fmt, ...)
 {
@@ -33,6 +36,7 @@ dmem_warn (const char *fmt, ...)
   va_end (ap);
 }
 
+/* Give up with exit status 2: the input needs more memory than there is.  */
 static void
 out_of_memory (void)
 {
@@ -40,6 +44,7 @@ out_of_memory (void)
   exit (DMEM_EXIT_BAD_INPUT);
 }
 
+/* malloc that never returns NULL.  */
 void *
 dmem_xmalloc (size_t size)
 {
@@ -49,6 +54,7 @@ dmem_xmalloc (size_t size)
   return p;
 }
 
+/* calloc that never returns NULL.  */
 void *
 dmem_xcalloc (size_t n, size_t size)
 {
@@ -58,6 +64,7 @@ dmem_xcalloc (size_t n, size_t size)
   return p;
 }
 
+/* reallocarray that never returns NULL.  */
 void *
 dmem_xrealloc (void *p, size_t n, size_t size)
 {
