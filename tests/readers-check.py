@@ -10,6 +10,7 @@ with one line saying what differs.
                            stdout buffer, frames with functions
   mallinfo A B...          readers-mallinfo: hblkhd overflows, the saturated
                            call from main, the same fields everywhere
+  same-stats A B...        stats reports agree on every name in A
   same-verify A B...       verify reports agree (kinds and addresses)
   same A B...              reports agree: summaries and groups (kind, count,
                            bytes, threads, pcs)
@@ -161,6 +162,16 @@ def check_same_verify(paths):
             fail("%s and %s: verify differs: %s vs %s" % (paths[0], p, first, key(load(p))))
 
 
+def check_same_stats(paths):
+    """stats reports agree on every name the first one has."""
+    first = load(paths[0])
+    for p in paths[1:]:
+        r = load(p)
+        for name, value in first.items():
+            if r.get(name) != value:
+                fail("%s and %s: stats %s: %s vs %s" % (paths[0], p, name, value, r.get(name)))
+
+
 def main():
     """Run the check named by argv[1]."""
     if len(sys.argv) < 3:
@@ -174,6 +185,8 @@ def main():
         check_threads(paths[0])
     elif check == "mallinfo":
         check_mallinfo(paths)
+    elif check == "same-stats":
+        check_same_stats(paths)
     elif check == "same-verify":
         check_same_verify(paths)
     elif check == "same":

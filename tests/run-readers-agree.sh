@@ -1,7 +1,7 @@
 #!/bin/sh
 # The three readers agree: gdb, drgn and (when built) the C analyzer give the
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
-# leaks on several cores: kernel cores of the classic driver, the thread
+# leaks, and the same stats, on several cores: kernel cores of the classic driver, the thread
 # program and a 3000-block heap, a gcore core, and cores whose lists were
 # corrupted or made cyclic, a block's guard overwritten or a block freed
 # twice (there verify must agree too), and a core of a stripped program under a stripped runtime.
@@ -33,7 +33,7 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many \
             readers-many:gmany readers-classic:corrupt readers-classic:cycle \
             readers-classic:overrun readers-classic:doublefree readers-stripped:stripped; do
   prog=${pair%%:*} core=${pair#*:}.core
-  for cmd in stacks leaks verify; do
+  for cmd in stacks leaks verify stats; do
     base=${pair#*:}.$cmd
     gdb_dmem $base.gdb.json $prog $core -- "dmem $cmd --json"
     drgn_dmem $base.drgn.json -c $core -- $cmd --json
@@ -44,7 +44,10 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many \
         fail "dmem $cmd $core: $(cat $base.c.err)"
       set -- $base.c.json "$@"
     fi
-    if [ $cmd = verify ]; then check same-verify "$@"; else check same "$@"; fi
+    case $cmd in
+      verify|stats) check same-$cmd "$@" ;;
+      *) check same "$@" ;;
+    esac
   done
 done
 check threads threads.leaks.gdb.json
