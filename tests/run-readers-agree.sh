@@ -1,10 +1,10 @@
 #!/bin/sh
 # The three readers agree: gdb, drgn and (when built) the C analyzer give the
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
-# leaks, and the same stats, on several cores: kernel cores of the classic driver, the thread
-# program and a 3000-block heap, a gcore core, and cores whose lists were
-# corrupted or made cyclic, a block's guard overwritten or a block freed
-# twice (there verify must agree too), and a core of a stripped program under a stripped runtime.
+# leaks, and the same stats and verify, on kernel cores of the classic driver,
+# the thread program and a 3000-block heap, a gcore core, cores whose lists
+# were corrupted or made cyclic, a block's guard overwritten, a block freed
+# twice, and a stripped program under a stripped runtime.
 . "$top_srcdir/tests/test-lib.sh"
 . "$top_srcdir/tests/readers-lib.sh"
 need_gdb
