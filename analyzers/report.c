@@ -152,30 +152,6 @@ struct group
   size_t first, n;   /* their range in the sorted block list */
 };
 
-struct sort_ctx
-{
-  const struct dmem_heap *h;
-  const unsigned char *kinds;  /* per block, or NULL: all live */
-};
-
-/* qsort_r order of block indexes: kind, stack, tid, index.  */
-static int
-block_order (const void *a, const void *b, void *arg)
-{
-  const struct sort_ctx *c = arg;
-  uint32_t i = *(const uint32_t *) a, j = *(const uint32_t *) b;
-  const struct dmem_block_ref *x = &c->h->blocks[i], *y = &c->h->blocks[j];
-  int ki = c->kinds ? c->kinds[i] : KIND_LIVE;
-  int kj = c->kinds ? c->kinds[j] : KIND_LIVE;
-  if (ki != kj)
-    return ki - kj;
-  if (x->stack != y->stack)
-    return x->stack < y->stack ? -1 : 1;
-  if (x->tid != y->tid)
-    return x->tid < y->tid ? -1 : 1;
-  return i < j ? -1 : i > j;
-}
-
 /* qsort_r order of groups: bytes, count descending, then stack.  */
 static int
 group_order (const void *a, const void *b, void *arg)
@@ -189,47 +165,113 @@ group_order (const void *a, const void *b, void *arg)
   return c ? c : x->kind - y->kind;
 }
 
-/* Group the N blocks in IDX (sorted here) by kind and stack, in report
-   order.  Returns the groups; *NGROUPS is set.  */
+/* Group the N blocks in IDX by kind and stack: a hash table assigns each
+   block its group, then a counting sort puts each group's blocks together
+   in IDX (in their address order).  Returns the groups in report order;
+   *NGROUPS is set.  */
 static struct group *
 make_groups (const struct dmem_heap *h, const unsigned char *kinds,
 	     uint32_t *idx, size_t n, size_t *ngroups)
 {
-  struct sort_ctx c = { h, kinds };
-  qsort_r (idx, n, sizeof *idx, block_order, &c);
+  size_t mask = 255;
+  while (mask < 2 * n)
+    mask = 2 * mask + 1;
+  uint32_t *slot = dmem_xcalloc (mask + 1, sizeof *slot);  /* group + 1 */
+  uint32_t *of = dmem_xmalloc ((n ? n : 1) * sizeof *of);  /* block's group */
   struct group *g = dmem_xmalloc ((n ? n : 1) * sizeof *g);
   size_t ng = 0;
   for (size_t i = 0; i < n; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[idx[i]];
       int kind = kinds ? kinds[idx[i]] : KIND_LIVE;
-      if (ng == 0 || g[ng - 1].kind != kind || g[ng - 1].stack != b->stack)
-	g[ng++] = (struct group) { kind, b->stack, 0, 0, i, 0 };
-      g[ng - 1].count++;
-      g[ng - 1].bytes += b->size;
-      g[ng - 1].n++;
+      size_t k = ((b->stack * 4 + kind) * 0x9e3779b97f4a7c15ULL >> 17) & mask;
+      while (slot[k] != 0 && (g[slot[k] - 1].stack != b->stack
+			      || g[slot[k] - 1].kind != kind))
+	k = (k + 1) & mask;
+      if (slot[k] == 0)
+	{
+	  g[ng] = (struct group) { kind, b->stack, 0, 0, 0, 0 };
+	  slot[k] = ++ng;
+	}
+      struct group *x = &g[slot[k] - 1];
+      x->count++;
+      x->bytes += b->size;
+      of[i] = slot[k] - 1;
     }
+  free (slot);
+  /* Counting sort of IDX by group.  */
+  for (size_t k = 0, at = 0; k < ng; k++)
+    {
+      g[k].first = at;
+      at += g[k].count;
+    }
+  uint32_t *sorted = dmem_xmalloc ((n ? n : 1) * sizeof *sorted);
+  for (size_t i = 0; i < n; i++)
+    sorted[g[of[i]].first + g[of[i]].n++] = idx[i];
+  memcpy (idx, sorted, n * sizeof *idx);
+  free (sorted);
+  free (of);
   qsort_r (g, ng, sizeof *g, group_order, (void *) h);
   *ngroups = ng;
   return g;
 }
 
-/* Write the sorted unique threads of group G, JSON or text style.  */
+static int
+tid_cmp (const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Write the sorted unique threads of group G (its blocks in IDX), JSON or
+   text style.  */
 static void
 group_threads (FILE *out, const struct dmem_heap *h, const uint32_t *idx,
 	       const struct group *g, const char *sep)
 {
-  uint32_t last = 0;
-  int any = 0;
+  /* Distinct tids: a small open-addressing set, grown at half full.  */
+  size_t mask = 15, count = 0;
+  uint32_t *set = dmem_xcalloc (mask + 1, sizeof *set);  /* tid + 1 */
+  uint32_t last = UINT32_MAX;
   for (size_t i = g->first; i < g->first + g->n; i++)
     {
       uint32_t tid = h->blocks[idx[i]].tid;
-      if (any && tid == last)
+      if (tid == last)
 	continue;
-      fprintf (out, "%s%" PRIu32, any ? sep : "", tid);
       last = tid;
-      any = 1;
+      if (2 * (count + 1) > mask + 1)
+	{
+	  uint32_t *old = set;
+	  size_t old_size = mask + 1;
+	  mask = 2 * mask + 1;
+	  set = dmem_xcalloc (mask + 1, sizeof *set);
+	  for (size_t k = 0; k < old_size; k++)
+	    if (old[k] != 0)
+	      {
+		size_t j = (old[k] * 0x9e3779b1u) & mask;
+		while (set[j] != 0)
+		  j = (j + 1) & mask;
+		set[j] = old[k];
+	      }
+	  free (old);
+	}
+      size_t j = ((tid + 1) * 0x9e3779b1u) & mask;
+      while (set[j] != 0 && set[j] != tid + 1)
+	j = (j + 1) & mask;
+      if (set[j] == 0)
+	{
+	  set[j] = tid + 1;
+	  count++;
+	}
     }
+  size_t n = 0;
+  for (size_t k = 0; k <= mask; k++)
+    if (set[k] != 0)
+      set[n++] = set[k] - 1;
+  qsort (set, n, sizeof *set, tid_cmp);
+  for (size_t k = 0; k < n; k++)
+    fprintf (out, "%s%" PRIu32, k ? sep : "", set[k]);
+  free (set);
 }
 
 /* Write the groups in OPTIONS' format.  */
