@@ -52,6 +52,15 @@ kill "$sleeper"
 expect_bad 2 "a core without the runtime" leaks "plain.$sleeper"
 grep -q 'no dmem runtime' bad.err || fail "message: $(cat bad.err)"
 
+# A live process without the runtime: exit 2, and it runs on.
+sleep 60 &
+sleeper=$!
+expect_bad 2 "a process without the runtime" leaks --pid "$sleeper"
+grep -q 'no dmem runtime' bad.err || fail "message: $(cat bad.err)"
+state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$sleeper/status")
+expect_eq "state of the process after dmem" S "$state"
+kill "$sleeper"
+
 # Damaged blocks: verify names the problem; other reports go on (exit 0).
 "$DMEM" stacks --all --format=json kernel.core >all.json || fail "stacks --all"
 for kind in magic next-self next-wild guard; do
