@@ -33,9 +33,15 @@ for pair in readers-classic:classic readers-threads:threads readers-many:many \
             readers-many:gmany readers-classic:corrupt readers-classic:cycle \
             readers-classic:overrun readers-classic:doublefree readers-stripped:stripped; do
   prog=${pair%%:*} core=${pair#*:}.core
+  # One gdb run for the four reports, cut apart at its echoed markers.
+  gdb_dmem ${pair#*:}.gdb.all $prog $core -- \
+    'dmem stacks --json' 'echo @@leaks\n' 'dmem leaks --json' \
+    'echo @@verify\n' 'dmem verify --json' 'echo @@stats\n' 'dmem stats --json'
+  awk -v base=${pair#*:} 'BEGIN { out = base ".stacks.gdb.json" }
+    /^@@/ { out = base "." substr($0, 3) ".gdb.json"; next } { print > out }' \
+    ${pair#*:}.gdb.all
   for cmd in stacks leaks verify stats; do
     base=${pair#*:}.$cmd
-    gdb_dmem $base.gdb.json $prog $core -- "dmem $cmd --json"
     drgn_dmem $base.drgn.json -c $core -- $cmd --json
     expect_eq "drgn $cmd on $core" 0 "$drgn_status"
     set -- $base.gdb.json $base.drgn.json
