@@ -51,9 +51,17 @@ struct dmem_thread
   uint64_t regs[DMEM_NREGS];
 };
 
+/* A writable PT_LOAD segment of a loaded module: [start, end).  */
+struct dmem_segment
+{
+  uint64_t start, end;
+};
+
 struct dmem_target
 {
   Dwfl *dwfl;
+  int preload_symbols;       /* caller: load debug info while the heap is
+				sorted (stacks, leaks) */
   pid_t pid;                 /* live process, or 0 for a core */
   int fd;                    /* the core file, or /proc/PID/mem */
   void *map;                 /* the core file mapped read-only */
@@ -65,6 +73,9 @@ struct dmem_target
   size_t nthreads;
   pid_t *attached;           /* live: threads under ptrace while read */
   size_t nattached;
+  struct dmem_segment *segments; /* modules' .data and .bss, once known */
+  size_t nsegments;
+  int have_segments;
 };
 
 /* Open a core file.  EXECUTABLE (may be NULL) is the main program, SYSROOT
@@ -93,6 +104,9 @@ const unsigned char *dmem_view (struct dmem_target *t, uint64_t addr,
 struct dmem_region *dmem_region_at (struct dmem_target *t, uint64_t addr);
 /* Make a live-process region's bytes available (no-op for cores).  */
 void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
+/* Find (once) the writable PT_LOAD segments of every module, the data roots
+   of reachability, into t->segments.  */
+void dmem_target_segments (struct dmem_target *t);
 
 /* ---- heap.c: the descriptor and the shard walk ---- */
 
@@ -166,6 +180,14 @@ struct dmem_frame
   const char *file;      /* NULL when no line info */
   int line;              /* 0 when unknown */
 };
+
+/* Start loading, on a second thread, the symbol tables and DWARF of the
+   modules holding the PCS (N of them, 0s skipped) -- the slow part of
+   symbolising (decompressing debug sections).  Until dmem_symbols_wait
+   returns, the caller must not use DWFL.  */
+void dmem_symbols_preload (Dwfl *dwfl, const uint64_t *pcs, size_t n);
+/* Wait for dmem_symbols_preload's thread, if any.  */
+void dmem_symbols_wait (void);
 
 /* Symbolise PC (a return address) with a per-PC cache.  The result lives
    until dmem_symbols_free.  */

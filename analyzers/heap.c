@@ -421,6 +421,13 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   h->blocks = dmem_xmalloc ((h->capacity ? h->capacity : 1) * sizeof *h->blocks);
   walk_shards (t, h, shards, nshards, ss);
   free (shards);
+  /* Symbolisation's slow start (decompressing debug info) runs on another
+     thread while the blocks are sorted and, for leaks, scanned.  */
+  if (t->preload_symbols)
+    {
+      dmem_target_segments (t);
+      dmem_symbols_preload (t->dwfl, h->stacks, h->nstacks * h->depth);
+    }
   sort_blocks (h);
   drop_duplicates (h);
 

@@ -71,6 +71,8 @@ analyse (struct dmem_target *t, report_fn *report,
 	 const struct dmem_options *o)
 {
   struct dmem_heap h;
+  t->preload_symbols = report == dmem_report_stacks
+		       || report == dmem_report_leaks;
   if (dmem_heap_load (t, &h) != 0)
     {
       fprintf (stderr, "dmem: %s\n", dmem_failure ());

@@ -256,31 +256,6 @@ scan_except (struct reach *r, uint64_t start, uint64_t end, uint64_t s0,
     }
 }
 
-/* dwfl_getmodules callback: scan the writable PT_LOAD segments of MOD.  */
-static int
-scan_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
-	     const char *name __attribute__ ((unused)),
-	     Dwarf_Addr start __attribute__ ((unused)), void *arg)
-{
-  struct reach *r = arg;
-  GElf_Addr bias;
-  Elf *elf = dwfl_module_getelf (mod, &bias);
-  size_t nphdr;
-  if (elf == NULL || elf_getphdrnum (elf, &nphdr) != 0)
-    return DWARF_CB_OK;
-  for (size_t i = 0; i < nphdr; i++)
-    {
-      GElf_Phdr phdr;
-      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_LOAD
-	  || !(phdr.p_flags & PF_W))
-	continue;
-      uint64_t s = phdr.p_vaddr + bias;
-      scan_except (r, s, s + phdr.p_memsz, r->h->desc[DMEM_DESC_STATE_START],
-		   r->h->desc[DMEM_DESC_STATE_END]);
-    }
-  return DWARF_CB_OK;
-}
-
 /* See dmem.h: mark from the roots, then classify the rest.  */
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
@@ -307,7 +282,10 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       if (tls != NULL)
 	scan_range (&r, tls->start, tls->end);
     }
-  dwfl_getmodules (t->dwfl, scan_module, &r, 0);
+  dmem_target_segments (t);
+  for (size_t i = 0; i < t->nsegments; i++)
+    scan_except (&r, t->segments[i].start, t->segments[i].end,
+		 h->desc[DMEM_DESC_STATE_START], h->desc[DMEM_DESC_STATE_END]);
   /* Scan the reachable blocks in address order, so the target's memory is
      read mostly sequentially; a block found below the sweep is queued.  */
   for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)

@@ -1,9 +1,70 @@
 /* Symbolisation of allocation-stack PCs, cached per PC (many blocks share PCs).  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dmem.h"
 
 static struct dmem_frame **cache;   /* open addressing on pc */
+
+/* The preload thread and the modules it loads.  */
+static pthread_t preloader;
+static int preloading;
+static Dwfl_Module **preload_mods;
+static size_t preload_nmods;
+
+/* Thread body: load each module's symbol table and DWARF.  */
+static void *
+preload_modules (void *arg __attribute__ ((unused)))
+{
+  for (size_t i = 0; i < preload_nmods; i++)
+    {
+      Dwarf_Addr bias;
+      dwfl_module_getsymtab (preload_mods[i]);
+      dwfl_module_getdwarf (preload_mods[i], &bias);
+    }
+  return NULL;
+}
+
+/* See dmem.h.  The modules are found here, on the calling thread; the
+   thread then only touches those modules.  */
+void
+dmem_symbols_preload (Dwfl *dwfl, const uint64_t *pcs, size_t n)
+{
+  Dwarf_Addr lo = 0, hi = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (pcs[i] == 0 || (lo <= pcs[i] && pcs[i] < hi))
+	continue;
+      Dwfl_Module *mod = dwfl_addrmodule (dwfl, pcs[i]);
+      if (mod == NULL)
+	continue;
+      dwfl_module_info (mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+      size_t k = 0;
+      while (k < preload_nmods && preload_mods[k] != mod)
+	k++;
+      if (k == preload_nmods)
+	{
+	  preload_mods = dmem_xrealloc (preload_mods, preload_nmods + 1,
+					sizeof *preload_mods);
+	  preload_mods[preload_nmods++] = mod;
+	}
+    }
+  if (preload_nmods > 0
+      && pthread_create (&preloader, NULL, preload_modules, NULL) == 0)
+    preloading = 1;
+}
+
+/* See dmem.h.  */
+void
+dmem_symbols_wait (void)
+{
+  if (preloading)
+    pthread_join (preloader, NULL);
+  preloading = 0;
+  free (preload_mods);
+  preload_mods = NULL;
+  preload_nmods = 0;
+}
 static size_t cache_mask, cache_count;
 
 /* Look PC up in the target's modules: function+offset at PC, file:line at
@@ -48,6 +109,7 @@ lookup (Dwfl *dwfl, uint64_t pc)
 const struct dmem_frame *
 dmem_symbolize (Dwfl *dwfl, uint64_t pc)
 {
+  dmem_symbols_wait ();
   if (2 * (cache_count + 1) > cache_mask + 1)
     {
       size_t old_size = cache == NULL ? 0 : cache_mask + 1;

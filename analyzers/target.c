@@ -355,10 +355,48 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid,
   return 0;
 }
 
+/* dwfl_getmodules callback: append MOD's writable PT_LOAD segments.  */
+static int
+add_module_segments (Dwfl_Module *mod,
+		     void **userdata __attribute__ ((unused)),
+		     const char *name __attribute__ ((unused)),
+		     Dwarf_Addr start __attribute__ ((unused)), void *arg)
+{
+  struct dmem_target *t = arg;
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf (mod, &bias);
+  size_t nphdr;
+  if (elf == NULL || elf_getphdrnum (elf, &nphdr) != 0)
+    return DWARF_CB_OK;
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_LOAD
+	  || !(phdr.p_flags & PF_W))
+	continue;
+      t->segments = dmem_xrealloc (t->segments, t->nsegments + 1,
+				   sizeof *t->segments);
+      t->segments[t->nsegments++] = (struct dmem_segment) {
+	phdr.p_vaddr + bias, phdr.p_vaddr + bias + phdr.p_memsz };
+    }
+  return DWARF_CB_OK;
+}
+
+/* See dmem.h.  */
+void
+dmem_target_segments (struct dmem_target *t)
+{
+  if (t->have_segments)
+    return;
+  t->have_segments = 1;
+  dwfl_getmodules (t->dwfl, add_module_segments, t, 0);
+}
+
 /* See dmem.h: detach if still attached, free everything.  */
 void
 dmem_target_close (struct dmem_target *t)
 {
+  dmem_symbols_wait ();
   detach_all (t);
   if (t->dwfl != NULL)
     dwfl_end (t->dwfl);
@@ -367,6 +405,7 @@ dmem_target_close (struct dmem_target *t)
   free (t->regions);
   free (t->threads);
   free (t->attached);
+  free (t->segments);
   if (t->map != NULL)
     elf_end (t->map);
   if (t->fd >= 0)
@@ -431,6 +470,7 @@ dmem_region_load (struct dmem_target *t, struct dmem_region *r)
 static size_t
 read_module_file (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
 {
+  dmem_symbols_wait ();   /* libdwfl is used by one thread at a time */
   Dwfl_Module *mod = dwfl_addrmodule (t->dwfl, addr);
   if (mod == NULL)
     return 0;
