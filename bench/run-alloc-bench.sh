@@ -14,6 +14,7 @@ libdmem=${1:-$here/../runtime/.libs/libdmem.so}
 out=$(mktemp -d /tmp/dmem-bench.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 cc -O2 -fomit-frame-pointer -pthread -o "$out/alloc-bench" "$here/alloc-bench.c"
+cc -O2 -o "$out/block-overhead" "$here/block-overhead.c"
 args="$THREADS $ITERATIONS $LIVE $WORK"
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 lsan=/usr/lib/x86_64-linux-gnu/liblsan.so.0
@@ -49,4 +50,23 @@ best "dmem (over glibc)" "$RUNS" env LD_PRELOAD="$libdmem" "$out/alloc-bench" $a
 [ -f "$lsan" ] && best "LeakSanitizer (preloaded)" "$RUNS" env LD_PRELOAD="$lsan" "$out/alloc-bench" $args
 command -v heaptrack >/dev/null && best "heaptrack" 1 heaptrack -o "$out/heaptrack" "$out/alloc-bench" $args
 command -v valgrind >/dev/null && best "valgrind memcheck" 1 valgrind -q --num-callers=12 "$out/alloc-bench" $args
+
+echo
+echo "Memory per block: resident bytes per block for 1,000,000 blocks of 16, 64 and 256 bytes"
+echo
+echo "| allocator / tool | 16 B | 64 B | 256 B |"
+echo "| --- | --- | --- | --- |"
+per_block () {
+  name=$1; shift
+  row="| $name |"
+  for size in 16 64 256; do
+    row="$row $("$@" "$out/block-overhead" 1000000 $size | cut -d' ' -f1) |"
+  done
+  echo "$row"
+}
+per_block "glibc" env
+per_block "dmem (over glibc)" env LD_PRELOAD="$libdmem"
+[ -f "$jemalloc" ] && per_block "jemalloc" env LD_PRELOAD="$jemalloc"
+[ -f "$jemalloc" ] && per_block "dmem over jemalloc" env LD_PRELOAD="$libdmem:$jemalloc"
+[ -f "$lsan" ] && per_block "LeakSanitizer (preloaded)" env LD_PRELOAD="$lsan"
 exit 0
