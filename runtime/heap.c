@@ -180,16 +180,10 @@ raise_to (uint64_t *peak, uint64_t v)
     ;
 }
 
+/* Publish this thread's batched changes.  */
 static void
-count (int64_t bytes, int64_t blocks)
+publish (void)
 {
-  pending_bytes += bytes;
-  pending_blocks += blocks;
-  if (bytes > 0)
-    pending_total += (uint64_t) bytes;
-  if (likely (pending_bytes < DMEM_STAT_BATCH && pending_bytes > -DMEM_STAT_BATCH
-              && pending_blocks < 1024 && pending_blocks > -1024))
-    return;
   uint64_t *st = dmem__state.stats;
   uint64_t live = __atomic_add_fetch (&st[DMEM_STAT_LIVE_BYTES],
                                       (uint64_t) pending_bytes, __ATOMIC_RELAXED);
@@ -203,6 +197,19 @@ count (int64_t bytes, int64_t blocks)
     raise_to (&st[DMEM_STAT_PEAK_BLOCKS], nblocks);
   pending_bytes = pending_blocks = 0;
   pending_total = 0;
+}
+
+static void
+count (int64_t bytes, int64_t blocks)
+{
+  pending_bytes += bytes;
+  pending_blocks += blocks;
+  if (bytes > 0)
+    pending_total += (uint64_t) bytes;
+  if (unlikely (pending_bytes >= DMEM_STAT_BATCH || pending_bytes <= -DMEM_STAT_BATCH
+                || pending_blocks >= DMEM_STAT_BATCH_BLOCKS
+                || pending_blocks <= -DMEM_STAT_BATCH_BLOCKS))
+    publish ();
 }
 
 static void
@@ -589,6 +596,7 @@ fork_child (void)
 static void
 at_exit (void)
 {
+  publish (); /* the exiting thread's counts, for the core or dmem run */
   if (dmem__options.stop_at_exit && dmem__options.stop_at_exit == getpid ())
     {
       fflush (NULL);
@@ -608,6 +616,5 @@ dmem_start (void)
   dmem__options_read ();
   dmem__failinject_start ();
   pthread_atfork (fork_prepare, fork_parent, fork_child);
-  if (dmem__options.abort_shutdown || dmem__options.stop_at_exit)
-    atexit (at_exit);
+  atexit (at_exit);
 }

@@ -75,7 +75,8 @@ struct dmem_shard
 #define DMEM_GUARD_BYTE 0xfd
 
 /* Process-wide counters (enum dmem_stat indexes them).  Peaks are exact to
-   within DMEM_STAT_BATCH bytes per thread: threads batch their updates.  */
+   within DMEM_STAT_BATCH bytes (DMEM_STAT_BATCH_BLOCKS blocks) per thread:
+   threads batch their updates, and publish them at exit.  */
 enum dmem_stat
 {
   DMEM_STAT_LIVE_BYTES,    /* batched estimate of live bytes */
@@ -87,7 +88,8 @@ enum dmem_stat
   DMEM_STAT_FAILED_ALLOCS, /* NULL returned to the caller */
   DMEM_STAT_COUNT
 };
-#define DMEM_STAT_BATCH (256 * 1024)
+#define DMEM_STAT_BATCH (16 * 1024)
+#define DMEM_STAT_BATCH_BLOCKS 64
 
 /* mallinfo() calls are logged in a ring of DMEM_MALLINFO_SLOTS records.  */
 #define DMEM_MALLINFO_SLOTS 16
