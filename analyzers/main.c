@@ -223,6 +223,8 @@ run (int argc, char **argv)
 	  analysed = 1;
 	  struct dmem_target t;
 	  struct dmem_options o = { DMEM_TEXT, 0, stderr };
+	  fprintf (stderr, "dmem: leaks of %s (pid %d) at exit:\n", argv[i],
+		   (int) pid);
 	  if (dmem_target_open_pid (&t, pid, NULL, NULL) != 0)
 	    fprintf (stderr, "dmem: %s\n", dmem_failure ());
 	  else
