@@ -225,11 +225,15 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (hdr == NULL)
     return "unreadable";
   /* The stack names the block in problem reports too.  */
-  memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+  if (h->depth == DMEM_STACK_DEPTH)   /* the usual case, copied inline */
+    memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], DMEM_STACK_DEPTH * 8);
+  else
+    memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
   size_t n = 0;
   while (n < h->depth && pcs[n] != 0)
     n++;
-  memset (pcs + n, 0, (h->depth - n) * 8);
+  for (size_t k = n; k < h->depth; k++)
+    pcs[k] = 0;
   *stack = intern_stack (h, st, pcs);
   uint64_t magic = get_u64 (hdr, d[DMEM_DESC_OFF_MAGIC]);
   if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
