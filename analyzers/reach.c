@@ -8,7 +8,6 @@
    runtime's own state, whose list links would otherwise make every block
    reachable.  Aligned 8-byte words only; a word anywhere inside a block's
    user part (an interior pointer) keeps it reachable.  */
-#include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dmem.h"
