@@ -22,6 +22,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (dmem_target_open_core (&t, path, NULL, NULL) == 0)
     {
       struct dmem_heap h;
+      t.preload_symbols = 1;   /* as for leaks: exercise the second thread */
       if (dmem_heap_load (&t, &h) == 0)
 	{
 	  struct dmem_options o = { DMEM_JSON, 0, null };
