@@ -149,6 +149,9 @@ struct dmem_heap
    problems are recorded, not fatal) or -1 after dmem_fail when the target
    holds no usable dmem runtime.  */
 int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
+/* Warn on stderr, one line each, about the shards whose walk a problem
+   cut short.  */
+void dmem_heap_warn (const struct dmem_heap *h);
 /* Check the guard bytes after every block's user bytes (when the runtime
    keeps guards), adding an "overrun" problem for each block whose guard
    changed.  */

@@ -294,11 +294,7 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
 	  }
 	active[k] = active[--nactive];
 	if (problem != NULL)
-	  {
-	    add_problem (h, problem, w[i].addr, stack, i);
-	    dmem_warn ("shard %u: %s block at 0x%" PRIx64 "; the rest of this "
-		       "shard is skipped", i, problem, w[i].addr);
-	  }
+	  add_problem (h, problem, w[i].addr, stack, i);
 	else if (w[i].walked != w[i].counted)
 	  add_problem (h, "count-mismatch", w[i].shard_addr, UINT32_MAX, i);
 	else if (w[i].bytes != w[i].counted_bytes)
@@ -441,6 +437,20 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (dmem_read (t, d[DMEM_DESC_STATS], h->stats, nstats * 8) != 0)
     memset (h->stats, 0, sizeof h->stats);
   return 0;
+}
+
+/* See dmem.h.  */
+void
+dmem_heap_warn (const struct dmem_heap *h)
+{
+  for (size_t i = 0; i < h->nproblems; i++)
+    {
+      const struct dmem_problem *p = &h->problems[i];
+      if (p->shard >= 0 && strcmp (p->kind, "count-mismatch") != 0
+	  && strcmp (p->kind, "bytes-mismatch") != 0)
+	dmem_warn ("shard %d: %s block at 0x%" PRIx64 "; the rest of this "
+		   "shard is skipped", p->shard, p->kind, p->address);
+    }
 }
 
 /* See dmem.h.  */

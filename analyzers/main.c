@@ -64,25 +64,63 @@ usage_error (const char *fmt, const char *arg)
 typedef int report_fn (struct dmem_target *, struct dmem_heap *,
 		       const struct dmem_options *);
 
-/* Load the heap of an open target and print REPORT.  Returns the exit
+/* Print REPORT on heap H of target T, then release both.  Returns the exit
    status.  */
 static int
-analyse (struct dmem_target *t, report_fn *report,
-	 const struct dmem_options *o)
+report_heap (struct dmem_target *t, struct dmem_heap *h, report_fn *report,
+	     const struct dmem_options *o)
 {
-  struct dmem_heap h;
-  t->preload_symbols = report == dmem_report_stacks
-		       || report == dmem_report_leaks;
-  if (dmem_heap_load (t, &h) != 0)
-    {
-      fprintf (stderr, "dmem: %s\n", dmem_failure ());
-      return DMEM_EXIT_BAD_INPUT;
-    }
-  report (t, &h, o);
+  dmem_heap_warn (h);
+  report (t, h, o);
   fflush (o->out);
   dmem_symbols_free ();
-  dmem_heap_free (&h);
+  dmem_heap_free (h);
+  dmem_target_close (t);
   return DMEM_EXIT_OK;
+}
+
+/* Load the heap of open target T for REPORT.  Returns 0, or the exit status
+   after saying why on stderr and closing T.  */
+static int
+load_heap (struct dmem_target *t, struct dmem_heap *h, report_fn *report)
+{
+  t->preload_symbols = report == dmem_report_stacks
+		       || report == dmem_report_leaks;
+  if (dmem_heap_load (t, h) == 0)
+    return 0;
+  fprintf (stderr, "dmem: %s\n", dmem_failure ());
+  dmem_target_close (t);
+  return DMEM_EXIT_BAD_INPUT;
+}
+
+/* Times a live process is read again when its lists were caught in the
+   middle of an update (they are read without the runtime's locks).  */
+#define LIVE_ATTEMPTS 3
+
+/* Print REPORT on the heap of live process PID.  Returns the exit status.  */
+static int
+analyse_pid (pid_t pid, const char *executable, const char *sysroot,
+	     report_fn *report, const struct dmem_options *o)
+{
+  for (int attempt = 1;; attempt++)
+    {
+      struct dmem_target t;
+      struct dmem_heap h;
+      if (dmem_target_open_pid (&t, pid, executable, sysroot) != 0)
+	{
+	  fprintf (stderr, "dmem: %s\n", dmem_failure ());
+	  dmem_target_close (&t);
+	  return DMEM_EXIT_BAD_INPUT;
+	}
+      int status = load_heap (&t, &h, report);
+      if (status != 0)
+	return status;
+      if (h.nproblems == 0 || attempt == LIVE_ATTEMPTS)
+	return report_heap (&t, &h, report, o);
+      dmem_heap_free (&h);
+      dmem_target_close (&t);
+      usleep (10000);   /* let the process leave its critical section */
+    }
 }
 
 /* The path of libdmem.so to preload: $DMEM_RUNTIME, the installed one, or
@@ -221,15 +259,10 @@ run (int argc, char **argv)
       if (WSTOPSIG (status) == SIGSTOP && !analysed)
 	{
 	  analysed = 1;
-	  struct dmem_target t;
 	  struct dmem_options o = { DMEM_TEXT, 0, stderr };
 	  fprintf (stderr, "dmem: leaks of %s (pid %d) at exit:\n", argv[i],
 		   (int) pid);
-	  if (dmem_target_open_pid (&t, pid, NULL, NULL) != 0)
-	    fprintf (stderr, "dmem: %s\n", dmem_failure ());
-	  else
-	    analyse (&t, dmem_report_leaks, &o);
-	  dmem_target_close (&t);
+	  analyse_pid (pid, NULL, NULL, dmem_report_leaks, &o);
 	}
       kill (pid, SIGCONT);
     }
@@ -337,15 +370,16 @@ main (int argc, char **argv)
   if (o.all && report != dmem_report_stacks)
     return usage_error ("%s: --all is for stacks only", cmd);
 
+  if (pid != 0)
+    return analyse_pid (pid, executable, sysroot, report, &o);
   struct dmem_target t;
-  int r = pid ? dmem_target_open_pid (&t, pid, executable, sysroot)
-	      : dmem_target_open_core (&t, argv[1 + optind], executable,
-				       sysroot);
-  int status = DMEM_EXIT_BAD_INPUT;
-  if (r != 0)
-    fprintf (stderr, "dmem: %s\n", dmem_failure ());
-  else
-    status = analyse (&t, report, &o);
-  dmem_target_close (&t);
-  return status;
+  struct dmem_heap h;
+  if (dmem_target_open_core (&t, argv[1 + optind], executable, sysroot) != 0)
+    {
+      fprintf (stderr, "dmem: %s\n", dmem_failure ());
+      dmem_target_close (&t);
+      return DMEM_EXIT_BAD_INPUT;
+    }
+  int status = load_heap (&t, &h, report);
+  return status != 0 ? status : report_heap (&t, &h, report, &o);
 }
