@@ -25,9 +25,11 @@
 
 struct dmem_state dmem__state;
 
-/* The descriptor readers look up by name; see include/dmem/format.h.  */
+/* The descriptor readers look up by name; see include/dmem/format.h.  Not
+   const: in .data it is in every core, so a core is read with the layout of
+   the runtime that wrote it, not that of whatever libdmem.so is on disk.  */
 #define ADDR(x) ((uint64_t) (uintptr_t) (x))
-__attribute__ ((visibility ("default"))) const uint64_t dmem_descriptor[DMEM_DESC_COUNT] = {
+__attribute__ ((visibility ("default"))) uint64_t dmem_descriptor[DMEM_DESC_COUNT] = {
   [DMEM_DESC_MAGIC] = DMEM_DESCRIPTOR_MAGIC,
   [DMEM_DESC_VERSION] = DMEM_FORMAT_VERSION,
   [DMEM_DESC_FIELDS] = DMEM_DESC_COUNT,
