@@ -255,6 +255,25 @@ scan_except (struct reach *r, uint64_t start, uint64_t end, uint64_t s0,
     }
 }
 
+/* The range of the dynamic linker's module (ld-linux*), as *LO and *HI.  */
+static int
+find_loader (Dwfl_Module *mod, void **user __attribute__ ((unused)),
+	     const char *name, Dwarf_Addr start, void *arg)
+{
+  const char *base = name ? strrchr (name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (base != NULL && strncmp (base, "ld-linux", 8) == 0)
+    {
+      uint64_t *range = arg;
+      Dwarf_Addr end;
+      dwfl_module_info (mod, NULL, NULL, &end, NULL, NULL, NULL, NULL);
+      range[0] = start;
+      range[1] = end;
+      return DWARF_CB_ABORT;
+    }
+  return DWARF_CB_OK;
+}
+
 /* See dmem.h: mark from the roots, then classify the rest.  */
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
@@ -285,6 +304,19 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
   for (size_t i = 0; i < t->nsegments; i++)
     scan_except (&r, t->segments[i].start, t->segments[i].end,
 		 h->desc[DMEM_DESC_STATE_START], h->desc[DMEM_DESC_STATE_END]);
+  /* Blocks the dynamic linker allocated itself (a thread's DTV, dlopen's
+     bookkeeping) are reachable, as LeakSanitizer has them: glibc keeps them
+     through exited threads' cached stacks, memory no root covers.  */
+  uint64_t loader[2] = { 0, 0 };
+  if (t->dwfl != NULL)
+    dwfl_getmodules (t->dwfl, find_loader, loader, 0);
+  for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
+    {
+      size_t n;
+      const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
+      if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
+	r.mark[i] = DMEM_REACHABLE;
+    }
   /* Scan the reachable blocks in address order, so the target's memory is
      read mostly sequentially; a block found below the sweep is queued.  */
   for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)

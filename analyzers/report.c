@@ -152,17 +152,19 @@ struct group
   size_t first, n;   /* their range in the sorted block list */
 };
 
-/* qsort_r order of groups: bytes, count descending, then stack.  */
+/* qsort_r order of groups: direct leaks before indirect ones, then bytes,
+   count descending, then stack.  */
 static int
 group_order (const void *a, const void *b, void *arg)
 {
   const struct group *x = a, *y = b;
+  if (x->kind != y->kind)
+    return x->kind - y->kind;
   if (x->bytes != y->bytes)
     return x->bytes > y->bytes ? -1 : 1;
   if (x->count != y->count)
     return x->count > y->count ? -1 : 1;
-  int c = dmem_stack_cmp (arg, x->stack, y->stack);
-  return c ? c : x->kind - y->kind;
+  return dmem_stack_cmp (arg, x->stack, y->stack);
 }
 
 /* Group the N blocks in IDX by kind and stack: a hash table assigns each
@@ -300,8 +302,9 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 		     g[k].bytes);
       else
 	{
-	  fprintf (out, "%" PRIu64 " bytes in %" PRIu64 " blocks (%s) from "
-		   "threads ", g[k].bytes, g[k].count, kind_text (g[k].kind));
+	  fprintf (out, "%" PRIu64 " bytes in %" PRIu64 " block%s (%s) from "
+		   "threads ", g[k].bytes, g[k].count, g[k].count == 1 ? "" : "s",
+		   kind_text (g[k].kind));
 	  group_threads (out, h, idx, &g[k], ",");
 	  fputs (":\n", out);
 	  text_frames (out, t->dwfl, h, g[k].stack);

@@ -906,6 +906,15 @@ class Heap:
                 mark(words)
         for th in self.target.threads():
             mark(th.registers)
+        # Blocks the dynamic linker allocated itself (a thread's DTV, dlopen's
+        # bookkeeping) are reachable, as LeakSanitizer has them: glibc keeps
+        # them through exited threads' cached stacks, memory no root covers.
+        loader = [(s, e) for s, e, path in self.target.modules()
+                  if os.path.basename(path).startswith("ld-linux")]
+        for i, b in enumerate(blocks):
+            if b.pcs and not reachable[i] and any(s <= b.pcs[0] < e for s, e in loader):
+                reachable[i] = 1
+                stack.append(i)
         while stack:
             i = stack.pop()
             mark(words_of(starts[i], ends[i]))
@@ -940,8 +949,8 @@ class Heap:
 
     @staticmethod
     def _groups(items: Iterator[Tuple[str, Block]]) -> List[Dict]:
-        """Blocks grouped by (kind, stack), sorted by bytes desc, count desc,
-        the stack ascending, then the kind (leak before indirect)."""
+        """Blocks grouped by (kind, stack), sorted by kind (leak before
+        indirect), bytes desc, count desc, then the stack ascending."""
         acc: Dict[Tuple[str, Tuple[int, ...]], List] = {}
         for kind, b in items:
             g = acc.get((kind, b.pcs))
@@ -950,8 +959,8 @@ class Heap:
             g[0] += 1
             g[1] += b.size
             g[2].add(b.tid)
-        order = sorted(acc.items(), key=lambda kv: (-kv[1][1], -kv[1][0],
-                                                     kv[0][1], KIND_ORDER[kv[0][0]]))
+        order = sorted(acc.items(), key=lambda kv: (KIND_ORDER[kv[0][0]], -kv[1][1],
+                                                     -kv[1][0], kv[0][1]))
         return [{"kind": k[0], "count": v[0], "bytes": v[1],
                  "threads": sorted(v[2]), "pcs": k[1]} for k, v in order]
 
@@ -1341,9 +1350,9 @@ def format_groups(report: Dict) -> str:
     """Text of a stacks or leaks report."""
     lines = []
     for g in report["groups"]:
-        lines.append("%d bytes in %d blocks (%s) from threads %s:"
-                     % (g["bytes"], g["count"], KIND_TEXT[g["kind"]],
-                        ",".join(str(t) for t in g["threads"])))
+        lines.append("%d bytes in %d block%s (%s) from threads %s:"
+                     % (g["bytes"], g["count"], "" if g["count"] == 1 else "s",
+                        KIND_TEXT[g["kind"]], ",".join(str(t) for t in g["threads"])))
         lines.extend(format_frame(i, f) for i, f in enumerate(g["frames"]))
         lines.append("")
     s = report["summary"]

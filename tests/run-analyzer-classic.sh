@@ -46,7 +46,7 @@ assert r["groups"] == sorted(r["groups"], key=lambda g: -g["bytes"])
 PY
 
   "$DMEM" leaks "$core" >leaks.txt || fail "dmem leaks (text) $core"
-  grep -q '^2048 bytes in 1 blocks (leak) from threads [0-9]*:$' leaks.txt \
+  grep -q '^2048 bytes in 1 block (leak) from threads [0-9]*:$' leaks.txt \
     || fail "text report of $core: $(cat leaks.txt)"
   grep -q '^    #0 main+0x[0-9a-f]* (.*analyzer-classic.c:[0-9]*) \[analyzer-classic\]$' \
     leaks.txt || fail "text frame of $core: $(cat leaks.txt)"

@@ -55,8 +55,10 @@ held = [x for x in live if fns(x)[0] == "blocked_worker"]
 assert total(held)[:2] == (1, 777), held
 assert s["live_blocks"] == stacks["summary"]["live_blocks"], (s, stacks)
 assert s["reachable_blocks"] == s["live_blocks"] - 15, s
-# Groups come most bytes first, then most blocks.
-assert g == sorted(g, key=lambda x: (-x["bytes"], -x["count"])), g
+# Direct leaks come first, then indirect ones, each most bytes first, then
+# most blocks.
+order = {"leak": 0, "indirect": 1}
+assert g == sorted(g, key=lambda x: (order[x["kind"]], -x["bytes"], -x["count"])), g
 PY
 done
 

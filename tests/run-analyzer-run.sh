@@ -12,7 +12,7 @@ status=0
 "$DMEM" run ./analyzer-classic >run.out 2>run.err || status=$?
 expect_eq "exit status of dmem run" 0 "$status"
 grep -q '^leaked 2048 bytes at 0x' run.out || fail "program output: $(cat run.out)"
-grep -q '^2048 bytes in 1 blocks (leak) from threads [0-9]*:$' run.err \
+grep -q '^2048 bytes in 1 block (leak) from threads [0-9]*:$' run.err \
   || fail "leak report: $(cat run.err)"
 grep -q '^    #0 main+0x.*analyzer-classic.c:' run.err \
   || fail "leak stack: $(cat run.err)"

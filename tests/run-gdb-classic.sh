@@ -20,7 +20,7 @@ grep -Eq '^block 0x[0-9a-f]+: 2048 bytes, thread 0x[0-9a-f]+ \(LWP [0-9]+\)$' bl
   fail "show_alloc_stacks lists no 2048-byte block: $(head -n 5 blocks.txt)"
 grep -Eq '^    #[0-9]+ main\+0x[0-9a-f]+ \(.*readers-classic.c:[0-9]+\) \[readers-classic\]$' blocks.txt ||
   fail "show_alloc_stacks shows no main+0xOFF (file:line) frame"
-expect_eq "grouped --limit 1 groups" 1 "$(grep -c 'blocks (live) from threads' blocks.txt)"
+expect_eq "grouped --limit 1 groups" 1 "$(grep -Ec 'blocks? \(live\) from threads' blocks.txt)"
 
 # Help text on every command; bad arguments give one line, no traceback.
 gdb_dmem help.txt readers-classic classic.core -- 'help show_alloc_stacks' 'help dmem' \

@@ -1,13 +1,16 @@
 #!/bin/sh
 # A threaded stress (cross-thread frees included): the blocks the program
 # holds from keep_block are exactly what `dmem stacks` finds in its core,
-# and the core verifies clean.
+# the core verifies clean, and nothing leaks: the program holds every block
+# (the DTVs of its joined threads, kept by glibc with their cached stacks,
+# included).
 . "$top_srcdir/tests/test-lib.sh"
 [ -x "$DMEM" ] || skip "the dmem analyzer is not built"
 build stress
 gcore_core core.stress ./stress
 "$DMEM" stacks --format=json core.stress >stacks.json || fail "dmem stacks failed"
 "$DMEM" verify --format=json core.stress >verify.json || fail "dmem verify failed"
+"$DMEM" leaks --format=json core.stress >leaks.json || fail "dmem leaks failed"
 $SYSTEM_PYTHON - "$WORK" <<'PY' || fail "the core disagrees with the program"
 import json, re, sys, os
 work = sys.argv[1]
@@ -24,4 +27,6 @@ assert (blocks, nbytes) == (want_blocks, want_bytes)
 assert not scratch, "freed scratch blocks still listed"
 verify = json.load(open(os.path.join(work, "verify.json")))
 assert verify["ok"], verify["errors"][:3]
+leaks = json.load(open(os.path.join(work, "leaks.json")))
+assert leaks["groups"] == [], [(g["bytes"], [f["function"] for f in g["frames"]]) for g in leaks["groups"]]
 PY
