@@ -65,7 +65,7 @@ __attribute__ ((visibility ("default"))) uint64_t dmem_descriptor[DMEM_DESC_COUN
   [DMEM_DESC_FAILURE_SLOTS] = DMEM_FAILURE_SLOTS,
   [DMEM_DESC_FAILURE_RECORD_SIZE] = sizeof (struct dmem_failure_record),
   [DMEM_DESC_GUARD_BYTE] = DMEM_GUARD_BYTE,
-  [DMEM_DESC_QUARANTINE] = ADDR (&dmem__state.quarantine),
+  [DMEM_DESC_QUARANTINE] = ADDR (dmem__state.quarantine),
   [DMEM_DESC_QUARANTINE_SLOTS] = DMEM_QUARANTINE_SLOTS,
   [DMEM_DESC_POISON_BYTE] = DMEM_POISON_BYTE,
   [DMEM_DESC_ERROR_LOG] = ADDR (&dmem__state.errors),
@@ -352,18 +352,22 @@ release_memory (struct dmem_block *b)
   next.free ((char *) b - b->align_pad);
 }
 
-/* Free live block B: check its guard, unlist it, then quarantine it or
-   give it back.  */
+/* Free live block B: check its guard, unlist it, then quarantine it (with
+   FREE_PCS, the stack freeing it, taken here if NULL) or give it back.  */
 static void
-release (struct dmem_block *b)
+release (struct dmem_block *b, const uint64_t *free_pcs)
 {
   dmem__guard_check (b);
   untrack (b);
   if (unlikely (dmem__quarantine_on ()))
     {
       uint64_t pcs[DMEM_STACK_DEPTH];
-      dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
-      dmem__quarantine (b, pcs, release_memory);
+      if (free_pcs == NULL)
+        {
+          dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+          free_pcs = pcs;
+        }
+      dmem__quarantine (b, free_pcs, release_memory);
     }
   else
     release_memory (b);
@@ -426,7 +430,7 @@ dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
 }
 
 void
-dmem__free (void *p)
+dmem__free (void *p, const uint64_t *free_pcs)
 {
   if (p == NULL || is_boot (p))
     return;
@@ -434,7 +438,7 @@ dmem__free (void *p)
   switch (owner_of (p, &b, 1))
     {
     case LIVE:
-      release (b);
+      release (b, free_pcs);
       break;
     case FOREIGN:
       count_event (DMEM_STAT_FOREIGN_FREES);
@@ -454,7 +458,7 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
   if (size == 0)
     {
       /* glibc frees and returns NULL.  */
-      dmem__free (p);
+      dmem__free (p, pcs);
       return NULL;
     }
   if (unlikely (is_boot (p) || !bind ()))
@@ -488,7 +492,7 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
       if (q)
         {
           memcpy (q, p, b->size < size ? b->size : size);
-          release (b);
+          release (b, pcs);
         }
       return q;
     }

@@ -14,7 +14,8 @@
 DMEM_HIDDEN void *dmem__malloc (size_t size, const uint64_t *pcs);
 DMEM_HIDDEN void *dmem__calloc (size_t n, size_t size, const uint64_t *pcs);
 DMEM_HIDDEN void *dmem__realloc (void *p, size_t size, const uint64_t *pcs);
-DMEM_HIDDEN void dmem__free (void *p);
+/* FREE_PCS, the stack freeing P, may be NULL: it is taken if needed.  */
+DMEM_HIDDEN void dmem__free (void *p, const uint64_t *free_pcs);
 /* Aligned allocation.  ALIGN must be a power of two.  */
 DMEM_HIDDEN void *dmem__aligned (size_t align, size_t size, const uint64_t *pcs);
 DMEM_HIDDEN size_t dmem__usable_size (void *p);

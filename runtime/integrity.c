@@ -143,10 +143,13 @@ dmem__guard_check (const struct dmem_block *b)
 static const uint64_t *
 quarantined_free_stack (const struct dmem_block *b)
 {
-  struct dmem_quarantine *q = &dmem__state.quarantine;
-  for (int i = 0; i < DMEM_QUARANTINE_SLOTS; i++)
-    if (__atomic_load_n (&q->slots[i].block, __ATOMIC_RELAXED) == (uint64_t) (uintptr_t) b)
-      return q->slots[i].pcs;
+  for (int r = 0; r < DMEM_QUARANTINE_RINGS; r++)
+    {
+      struct dmem_quarantine *q = &dmem__state.quarantine[r];
+      for (int i = 0; i < DMEM_QUARANTINE_SLOTS; i++)
+        if (__atomic_load_n (&q->slots[i].block, __ATOMIC_RELAXED) == (uint64_t) (uintptr_t) b)
+          return q->slots[i].pcs;
+    }
   return NULL;
 }
 
@@ -185,21 +188,40 @@ dmem__report_invalid_free (const struct dmem_block *b, const void *p)
 
 /* ---- quarantine ----------------------------------------------------------- */
 
-int
-dmem__quarantine_on (void)
-{
-  return dmem__options.quarantine > 0;
-}
+_Static_assert (DMEM_QUARANTINE_RINGS == 8, "a ring is picked by 3 bits");
 
 /* At most this many blocks leave the quarantine per free: the budget is
    kept within a few blocks without long pauses.  */
 #define EVICT_MAX 4
 
+/* Offset of the first byte of B's user part that is not poison, or -1.  */
+static int64_t
+poison_damage (const struct dmem_block *b)
+{
+  const unsigned char *u = (const unsigned char *) (b + 1);
+  const uint64_t word = 0x0101010101010101ULL * DMEM_POISON_BYTE;
+  uint64_t i = 0;
+  for (; i + 8 <= b->size; i += 8)
+    {
+      uint64_t w;
+      memcpy (&w, u + i, 8);
+      if (w != word)
+        break;
+    }
+  for (; i < b->size; i++)
+    if (u[i] != DMEM_POISON_BYTE)
+      return (int64_t) i;
+  return -1;
+}
+
 void
 dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
                   void (*release) (struct dmem_block *))
 {
-  struct dmem_quarantine *q = &dmem__state.quarantine;
+  /* Threads go to different rings, as they go to different shards.  */
+  uint64_t h = (b->thread >> 12) * 0x9e3779b97f4a7c15ULL;
+  struct dmem_quarantine *q = &dmem__state.quarantine[h >> (64 - 3)];
+  uint64_t budget = (uint64_t) dmem__options.quarantine / DMEM_QUARANTINE_RINGS;
   memset (b + 1, DMEM_POISON_BYTE, b->size);
   struct dmem_quarantine_entry out[EVICT_MAX];
   int n = 0;
@@ -208,7 +230,7 @@ dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
      new block would not fit the budget or its slot is taken.  */
   while (q->blocks > 0 && n < EVICT_MAX
          && (q->blocks == DMEM_QUARANTINE_SLOTS
-             || q->bytes + b->size > (uint64_t) dmem__options.quarantine))
+             || q->bytes + b->size > budget))
     {
       struct dmem_quarantine_entry *o
         = &q->slots[(q->next - q->blocks) % DMEM_QUARANTINE_SLOTS];
@@ -232,14 +254,11 @@ dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
     {
       struct dmem_block *old = (struct dmem_block *) (uintptr_t) out[k].block;
       /* Its poison must be intact: anything else is a write after free.  */
-      const unsigned char *u = (const unsigned char *) (old + 1);
-      for (uint64_t i = 0; i < old->size; i++)
-        if (u[i] != DMEM_POISON_BYTE)
-          {
-            heap_error (DMEM_ERROR_USE_AFTER_FREE, old, (uint64_t) (uintptr_t) (u + i),
-                        "write after free at", out[k].pcs);
-            break;
-          }
+      int64_t at = poison_damage (old);
+      if (at >= 0)
+        heap_error (DMEM_ERROR_USE_AFTER_FREE, old,
+                    (uint64_t) (uintptr_t) (old + 1) + (uint64_t) at,
+                    "write after free at", out[k].pcs);
       release (old);
     }
   if (b != NULL)
@@ -249,17 +268,20 @@ dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
 void
 dmem__quarantine_fork_prepare (void)
 {
-  dmem__lock (&dmem__state.quarantine.lock);
+  for (int r = 0; r < DMEM_QUARANTINE_RINGS; r++)
+    dmem__lock (&dmem__state.quarantine[r].lock);
 }
 
 void
 dmem__quarantine_fork_parent (void)
 {
-  dmem__unlock (&dmem__state.quarantine.lock);
+  for (int r = DMEM_QUARANTINE_RINGS - 1; r >= 0; r--)
+    dmem__unlock (&dmem__state.quarantine[r].lock);
 }
 
 void
 dmem__quarantine_fork_child (void)
 {
-  dmem__state.quarantine.lock = 0;
+  for (int r = 0; r < DMEM_QUARANTINE_RINGS; r++)
+    dmem__state.quarantine[r].lock = 0;
 }

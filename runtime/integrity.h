@@ -3,6 +3,7 @@
 #define DMEM_INTEGRITY_H
 
 #include "heap.h"
+#include "options.h"
 
 /* Fill the guard after B's user bytes (B->size set).  */
 DMEM_HIDDEN void dmem__guard_set (struct dmem_block *b);
@@ -22,7 +23,11 @@ DMEM_HIDDEN void dmem__report_invalid_free (const struct dmem_block *b,
                                             const void *p);
 
 /* Whether freed blocks go to the quarantine (DMEM_OPTS=quarantine=BYTES).  */
-DMEM_HIDDEN int dmem__quarantine_on (void);
+static inline int
+dmem__quarantine_on (void)
+{
+  return dmem__options.quarantine > 0;
+}
 /* Poison B (unlinked, freed magic) and hold it, freed from FREE_PCS; blocks
    leaving the quarantine are checked for writes after free and handed to
    RELEASE.  */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "integrity.h"
 #include "options.h"
 #include "unwind.h"
 
@@ -86,11 +87,19 @@ dmem__malloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
   return p;
 }
 
-API void
-free (void *p)
+ENTRY (free, dmem__free_entry, "rsi", "rdx");
+IMPL void
+dmem__free_entry (void *p, const uint64_t *sp, uint64_t bp)
 {
   TRACE ("free", "p", U (p));
-  dmem__free (p);
+  if (unlikely (dmem__quarantine_on ()) && p != NULL)
+    {
+      /* The quarantine keeps the stack that freed each block.  */
+      STACK (pcs, sp, bp);
+      dmem__free (p, pcs);
+    }
+  else
+    dmem__free (p, NULL);
 }
 
 ENTRY (calloc, dmem__calloc_entry, "rdx", "rcx");

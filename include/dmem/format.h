@@ -139,7 +139,10 @@ struct dmem_failure_log
    their user bytes filled with DMEM_POISON_BYTE, before going back to the
    allocator below; a write after free shows as changed poison.  */
 #define DMEM_POISON_BYTE 0xfb
-#define DMEM_QUARANTINE_SLOTS 4096
+/* Threads share DMEM_QUARANTINE_RINGS rings (by thread, like shards), each
+   of DMEM_QUARANTINE_SLOTS blocks and an equal part of the byte budget.  */
+#define DMEM_QUARANTINE_RINGS 8
+#define DMEM_QUARANTINE_SLOTS 512
 
 struct dmem_quarantine_entry
 {
@@ -195,7 +198,7 @@ struct dmem_state
   uint64_t stats[DMEM_STAT_COUNT];
   struct dmem_mallinfo_log mallinfo;
   struct dmem_failure_log failures;
-  struct dmem_quarantine quarantine;
+  struct dmem_quarantine quarantine[DMEM_QUARANTINE_RINGS];
   struct dmem_error_log errors;
 };
 
@@ -239,8 +242,9 @@ enum dmem_descriptor_field
   DMEM_DESC_FAILURE_SLOTS,
   DMEM_DESC_FAILURE_RECORD_SIZE,
   DMEM_DESC_GUARD_BYTE,         /* DMEM_GUARD_BYTE */
-  DMEM_DESC_QUARANTINE,         /* address of struct dmem_quarantine */
-  DMEM_DESC_QUARANTINE_SLOTS,
+  DMEM_DESC_QUARANTINE,         /* address of DMEM_QUARANTINE_RINGS struct
+                                   dmem_quarantine, one after another */
+  DMEM_DESC_QUARANTINE_SLOTS,   /* slots per ring */
   DMEM_DESC_POISON_BYTE,        /* DMEM_POISON_BYTE */
   DMEM_DESC_ERROR_LOG,          /* address of struct dmem_error_log */
   DMEM_DESC_ERROR_SLOTS,
