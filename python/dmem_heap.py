@@ -513,6 +513,15 @@ def read_core(path: str) -> CoreFacts:
             path = files[i][3]
             offset = files[i][2] + (start - files[i][0])
         maps.append(Mapping(start, end, offset, path, writable))
+    # gcore leaves read-only file mappings (code) out of the segments; NT_FILE
+    # still names them, so a PC in them has a module.
+    load_starts = [m.start for m in maps]
+    for start, end, offset, path in files:
+        i = bisect.bisect_right(load_starts, start) - 1
+        covered = i >= 0 and start < maps[i].end
+        if not covered and not (i + 1 < len(maps) and maps[i + 1].start < end):
+            maps.append(Mapping(start, end, offset, path, False))
+    maps.sort(key=lambda m: m.start)
     return CoreFacts(maps, threads)
 
 

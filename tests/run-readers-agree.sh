@@ -2,7 +2,8 @@
 # The three readers agree: gdb, drgn and (when built) the C analyzer give the
 # same summaries and groups (kind, count, bytes, threads, pcs) for stacks and
 # leaks, and the same stats and verify, on kernel cores of the classic driver,
-# the thread program and a 3000-block heap, a gcore core, cores whose lists
+# the thread program and a 3000-block heap, gcore cores (one of a service
+# whose joined threads left DTVs that ld.so allocated), cores whose lists
 # were corrupted or made cyclic, a block's guard overwritten, a block freed
 # twice, and a stripped program under a stripped runtime.
 . "$top_srcdir/tests/test-lib.sh"
@@ -12,10 +13,12 @@ need_drgn
 build readers-classic
 build readers-threads
 build readers-many
+build demo-service
 kernel_core classic.core ./readers-classic
 kernel_core threads.core ./readers-threads
 kernel_core many.core ./readers-many 3000
 gcore_core gmany.core ./readers-many 2000 wait
+gcore_core service.core ./demo-service --wait
 kernel_core corrupt.core ./readers-classic corrupt
 kernel_core cycle.core ./readers-classic cycle
 kernel_core overrun.core ./readers-classic overrun
@@ -30,7 +33,7 @@ LIBDMEM=$full_libdmem
 have_c=no
 [ -x "$DMEM" ] && have_c=yes
 for pair in readers-classic:classic readers-threads:threads readers-many:many \
-            readers-many:gmany readers-classic:corrupt readers-classic:cycle \
+            readers-many:gmany demo-service:service readers-classic:corrupt readers-classic:cycle \
             readers-classic:overrun readers-classic:doublefree readers-stripped:stripped; do
   prog=${pair%%:*} core=${pair#*:}.core
   # One gdb run for the four reports, cut apart at its echoed markers.
