@@ -34,7 +34,7 @@ step "The C analyzer" "dmem leaks core"
 
 step "gdb" "gdb -batch -ex 'source $GDB_SCRIPT' -ex 'dmem leaks' ./service core"
 gdb -q -nx -batch -ex "source $GDB_SCRIPT" -ex "dmem leaks" ./service core 2>&1 \
-  | grep -v '^\[New LWP\|^\[Thread debugging\|^Using host libthread_db\|^Core was generated\|^#0 \|^[0-9]*\t'
+  | grep -v '^\[New LWP\|^\[Thread debugging\|^Using host libthread_db\|^Core was generated\|^#0 \|^[0-9]*\t\|No such file or directory'
 
 step "drgn" "drgn -c core $DRGN_SCRIPT leaks"
 /usr/bin/drgn -q -c core "$DRGN_SCRIPT" leaks 2>&1
@@ -42,6 +42,6 @@ step "drgn" "drgn -c core $DRGN_SCRIPT leaks"
 step "Every live block with its thread and stack, as libdmem's show_alloc_stacks did" \
   "gdb -batch -ex 'source $GDB_SCRIPT' -ex 'show_alloc_stacks --limit 2' ./service core"
 gdb -q -nx -batch -ex "source $GDB_SCRIPT" -ex "show_alloc_stacks --limit 2" ./service core 2>&1 \
-  | grep -v '^\[New LWP\|^\[Thread debugging\|^Using host libthread_db\|^Core was generated\|^#0 \|^[0-9]*\t'
+  | grep -v '^\[New LWP\|^\[Thread debugging\|^Using host libthread_db\|^Core was generated\|^#0 \|^[0-9]*\t\|No such file or directory'
 
 rm -rf "$work"
