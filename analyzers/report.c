@@ -599,8 +599,10 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
   dmem_heap_check_guards (t, h);
   if (o->format == DMEM_JSON)
     {
+      /* A heap error the runtime caught is a failure even when the lists
+	 it left behind are sound.  */
       fprintf (out, "{\"ok\": %s, \"blocks_checked\": %zu, \"errors\": [",
-	       h->nproblems ? "false" : "true", h->nblocks);
+	       h->nproblems || total_caught ? "false" : "true", h->nblocks);
       for (size_t i = 0; i < h->nproblems; i++)
 	{
 	  const struct dmem_problem *p = &h->problems[i];
@@ -644,7 +646,7 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
       text_frames (out, t->dwfl, h, p->stack);
     }
   fprintf (out, "%s: %zu blocks checked, %zu problems in the lists and "
-	   "guards\n", h->nproblems ? "FAILED" : "OK", h->nblocks,
+	   "guards\n", h->nproblems || total_caught ? "FAILED" : "OK", h->nblocks,
 	   h->nproblems);
   if (total_caught > 0)
     fprintf (out, "\nthe runtime caught %" PRIu64 " heap errors as they "

@@ -1130,7 +1130,10 @@ class Heap:
                                "frames": []})
         errors.extend(self._overruns())
         caught_total, caught = self.caught_errors()
-        return {"ok": not errors, "errors": errors, "blocks_checked": len(self.walk()[0]),
+        # A heap error the runtime caught is a failure even when the lists
+        # it left behind are sound.
+        return {"ok": not errors and not caught_total, "errors": errors,
+                "blocks_checked": len(self.walk()[0]),
                 "caught_total": caught_total, "caught": caught}
 
     def caught_errors(self) -> Tuple[int, List[Dict]]:

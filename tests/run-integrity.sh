@@ -34,6 +34,41 @@ for mode in overrun double middle; do
   grep -q '^dmem: ' err || fail "keep-going: $mode not reported"
   grep -q survived out || fail "keep-going: $mode did not go on"
 done
+# In a core taken at the scene, dmem verify names each error with the block's
+# allocation stack and where it was found; the core does not verify as ok.
+if [ -x "$DMEM" ]; then
+  core_check () {
+    mode=$1 kind=$2 found=$3
+    kernel_core $mode.core ./corrupt $mode
+    "$DMEM" verify --format=json $mode.core >$mode.json || fail "$mode: dmem verify failed"
+    $SYSTEM_PYTHON - $mode.json $kind $found <<'PY' || fail "$mode: verify of the core"
+import json, sys
+v = json.load(open(sys.argv[1]))
+kind, found = sys.argv[2], sys.argv[3]
+assert v["ok"] is False, v
+e = v["caught"][-1]
+assert e["kind"] == kind, e
+assert e["alloc_frames"][0]["function"] == "allocate_victim", e["alloc_frames"]
+assert e["found_frames"][0]["function"] == found, e["found_frames"]
+PY
+  }
+  core_check overrun overrun main
+  core_check double double-free free_twice
+  core_check middle invalid-free free_middle
+  DMEM_OPTS=quarantine=4096 core_check reuse double-free free_after_reuse
+  DMEM_OPTS=quarantine=1000 core_check uaf use-after-free write_after_free
+  # An overrun of a block still live is found by verify's guard check.
+  gcore_core live.core ./corrupt overrun-live
+  "$DMEM" verify --format=json live.core >live.json || fail "overrun-live: dmem verify failed"
+  $SYSTEM_PYTHON - live.json <<'PY' || fail "overrun-live: verify of the core"
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["ok"] is False and v["caught"] == [], v
+e = [e for e in v["errors"] if e["kind"] == "overrun"]
+assert len(e) == 1 and e[0]["frames"][0]["function"] == "allocate_victim", v["errors"]
+PY
+fi
+
 # Without the runtime, glibc misses the overrun entirely: the test means something.
 ./corrupt overrun >/dev/null 2>&1 || fail "premise: glibc should not notice a 1-byte overrun"
 exit 0
