@@ -443,11 +443,48 @@ thread_total_order (const void *a, const void *b)
   return tid_order (a, b);
 }
 
+/* Allocations the runtime failed on purpose (fail-once, fail-one-in), its
+   failure log, oldest first.  Returns how many were failed in all; *N is
+   set to those kept, in RECORDS (caller frees).  */
+static uint64_t
+injected_failures (struct dmem_target *t, const struct dmem_heap *h,
+		   struct dmem_failure_record **records, size_t *n)
+{
+  const uint64_t *d = h->desc;
+  uint64_t total = 0, log = d[DMEM_DESC_FAILURE_LOG];
+  uint64_t slots = d[DMEM_DESC_FAILURE_SLOTS];
+  uint64_t rsize = d[DMEM_DESC_FAILURE_RECORD_SIZE];
+  *records = NULL;
+  *n = 0;
+  if (d[DMEM_DESC_FIELDS] <= DMEM_DESC_FAILURE_RECORD_SIZE || log == 0
+      || slots > 1024 || rsize < sizeof (struct dmem_failure_record)
+      || rsize > 4096 || dmem_read (t, log, &total, 8) != 0)
+    return 0;
+  *records = dmem_xcalloc (slots + 1, sizeof **records);
+  for (uint64_t i = 0; i < slots; i++)
+    if (dmem_read (t, log + 8 + i * rsize, &(*records)[*n],
+		   sizeof **records) == 0 && (*records)[*n].seq != 0)
+      ++*n;
+  for (size_t i = 1; i < *n; i++)
+    for (size_t j = i; j > 0 && (*records)[j - 1].seq > (*records)[j].seq; j--)
+      {
+	struct dmem_failure_record tmp = (*records)[j];
+	(*records)[j] = (*records)[j - 1];
+	(*records)[j - 1] = tmp;
+      }
+  return total;
+}
+
+static size_t pc_count (const uint64_t *pcs);
+
 /* dmem stats: totals, per thread, size histogram.  */
 int
-dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
-		   struct dmem_heap *h, const struct dmem_options *o)
+dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
+		   const struct dmem_options *o)
 {
+  struct dmem_failure_record *failed;
+  size_t nfailed;
+  uint64_t total_failed = injected_failures (t, h, &failed, &nfailed);
   FILE *out = o->out;
   /* Per thread: an open-addressing table on tid, then sorted by bytes.  */
   size_t mask = 255;
@@ -507,6 +544,18 @@ dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
 		     hist_bytes[c]);
 	    first = 0;
 	  }
+      fprintf (out, "],\n  \"injected_failures_total\": %" PRIu64
+	       ", \"injected_failures\": [", total_failed);
+      for (size_t i = 0; i < nfailed; i++)
+	{
+	  const struct dmem_failure_record *f = &failed[i];
+	  fprintf (out, "%s\n    {\"seq\": %" PRIu64 ", \"tid\": %" PRIu64
+		   ", \"size\": %" PRIu64 ", \"stack_hash\": \"0x%" PRIx64
+		   "\", \"frames\": ", i ? "," : "", f->seq, f->tid, f->size,
+		   f->stack_hash);
+	  dmem_json_frames (out, t->dwfl, f->pcs, pc_count (f->pcs));
+	  putc ('}', out);
+	}
       fputs ("]}\n", out);
     }
   else
@@ -530,7 +579,18 @@ dmem_report_stats (struct dmem_target *t __attribute__ ((unused)),
 		   (uint64_t) (c == 0 ? 0 : c == 64 ? UINT64_MAX
 			       : (1ULL << c) - 1),
 		   hist_blocks[c], hist_bytes[c]);
+      if (total_failed)
+	fprintf (out, "\nallocations failed on purpose: %" PRIu64
+		 " (the last %zu kept)\n", total_failed, nfailed);
+      for (size_t i = 0; i < nfailed; i++)
+	{
+	  fprintf (out, "failure %" PRIu64 ": %" PRIu64 " bytes in thread %"
+		   PRIu64 ", stack 0x%" PRIx64 ":\n", failed[i].seq,
+		   failed[i].size, failed[i].tid, failed[i].stack_hash);
+	  dmem_text_frames (out, t->dwfl, failed[i].pcs, pc_count (failed[i].pcs));
+	}
     }
+  free (failed);
   free (th);
   return 0;
 }

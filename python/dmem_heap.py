@@ -1009,8 +1009,10 @@ class Heap:
                 "walk_errors": [error_json(e) for e in errors]}
 
     def stats(self) -> Dict:
-        """The ``stats`` report: totals, per thread, size histogram."""
+        """The ``stats`` report: totals, per thread, size histogram, and the
+        allocations the runtime failed on purpose."""
         blocks, errors = self.walk()
+        failures_total, failures = self.injected_failures()
         shards = self.shards()
         counters = self.counters()
         per_thread: Dict[int, List[int]] = {}
@@ -1037,7 +1039,37 @@ class Heap:
                 "foreign_frees": counters.get("foreign_frees"),
                 "failed_allocs": counters.get("failed_allocs"),
                 "threads": threads, "histogram": histogram,
+                "injected_failures_total": failures_total,
+                "injected_failures": failures,
                 "walk_errors": [error_json(e) for e in errors]}
+
+    def injected_failures(self) -> Tuple[int, List[Dict]]:
+        """Allocations the runtime failed on purpose (fail-once,
+        fail-one-in): how many in all, and those its log kept, oldest first,
+        with their stacks."""
+        d = self.d
+        log, slots, rsize = d[D_FAILURE_LOG], d[D_FAILURE_SLOTS], d[D_FAILURE_RECORD_SIZE]
+        rec = struct.Struct("<4Q%dQ" % self.depth)
+        if (d[D_FIELDS] <= D_FAILURE_RECORD_SIZE or log == 0 or slots > 1024
+                or not rec.size <= rsize <= 4096):
+            return 0, []
+        raw = self.target.read(log, 8 + slots * rsize)
+        if raw is None:
+            return 0, []
+        total, = struct.unpack_from("<Q", raw, 0)
+        out = []
+        for i in range(slots):
+            v = rec.unpack_from(raw, 8 + i * rsize)
+            if v[0] == 0:
+                continue
+            pcs = v[4:]
+            if 0 in pcs:
+                pcs = pcs[:pcs.index(0)]
+            out.append({"seq": v[0], "tid": v[1], "size": v[2],
+                        "stack_hash": hex_or_null(v[3]),
+                        "frames": [frame_json(f) for f in self.frames(pcs)]})
+        out.sort(key=lambda e: e["seq"])
+        return total, out
 
     def counters(self) -> Dict[str, int]:
         """The runtime's process-wide counters by name."""
@@ -1391,6 +1423,13 @@ def format_stats(r: Dict) -> str:
     lines.append("sizes:")
     lines += ["  %d..%d: %d blocks, %d bytes" % (h["min"], h["max"], h["blocks"], h["bytes"])
               for h in r["histogram"]]
+    if r.get("injected_failures_total"):
+        lines.append("allocations failed on purpose: %d (the last %d kept)"
+                     % (r["injected_failures_total"], len(r["injected_failures"])))
+    for f in r.get("injected_failures", []):
+        lines.append("failure %d: %d bytes in thread %d, stack %s:"
+                     % (f["seq"], f["size"], f["tid"], f["stack_hash"]))
+        lines.extend(format_frame(i, fr) for i, fr in enumerate(f["frames"]))
     return "\n".join(lines) + "\n"
 
 

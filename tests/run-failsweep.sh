@@ -28,6 +28,19 @@ expect_eq "replay status" 1 "$rc"
 grep -q 'in run 1$' replay.out || { cat replay.out; fail "replay did not crash in its one run"; }
 expect_eq "replayed site" unchecked_site "$(frame0 replay.out 'the allocation failed just before')"
 
+# The crashing run (of the last sweep: fork) again, cored by the kernel:
+# dmem stats shows the failed allocation behind the crash from the core.
+cp dmem-failsweep.stacks.prev replay.stacks
+DMEM_OPTS=fail-once,fail-file=replay.stacks kernel_core crash.core ./failsites fork
+"$DMEM" stats --format=json crash.core >stats.json || fail "dmem stats on the crash core"
+$SYSTEM_PYTHON - stats.json <<'PY' || fail "the core does not show the failed allocation"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["injected_failures_total"] >= 1, s
+last = s["injected_failures"][-1]
+assert last["size"] == 400 and last["frames"][0]["function"] == "unchecked_site", last
+PY
+
 # A program that checks every allocation ends the sweep clean.
 sweep clean.out -- ./failsites all-checked
 expect_eq "clean sweep status" 0 "$rc"
