@@ -443,35 +443,46 @@ thread_total_order (const void *a, const void *b)
   return tid_order (a, b);
 }
 
-/* Allocations the runtime failed on purpose (fail-once, fail-one-in), its
-   failure log, oldest first.  Returns how many were failed in all; *N is
-   set to those kept, in RECORDS (caller frees).  */
+/* A log of the runtime's state named by descriptor fields FIELD (address),
+   FIELD + 1 (slots) and FIELD + 2 (record size): a uint64 total, then
+   records whose first field is a 1-based sequence number (0: empty slot).
+   Copies the records in use, oldest first, as SIZE-byte records into
+   *RECORDS (caller frees), *N of them.  Returns the total, or 0 when the
+   runtime has no such log or it looks wrong.  */
 static uint64_t
-injected_failures (struct dmem_target *t, const struct dmem_heap *h,
-		   struct dmem_failure_record **records, size_t *n)
+read_log (struct dmem_target *t, const struct dmem_heap *h, int field,
+	  size_t size, void **records, size_t *n)
 {
   const uint64_t *d = h->desc;
-  uint64_t total = 0, log = d[DMEM_DESC_FAILURE_LOG];
-  uint64_t slots = d[DMEM_DESC_FAILURE_SLOTS];
-  uint64_t rsize = d[DMEM_DESC_FAILURE_RECORD_SIZE];
+  uint64_t total = 0, log = d[field], slots = d[field + 1], rsize = d[field + 2];
   *records = NULL;
   *n = 0;
-  if (d[DMEM_DESC_FIELDS] <= DMEM_DESC_FAILURE_RECORD_SIZE || log == 0
-      || slots > 1024 || rsize < sizeof (struct dmem_failure_record)
-      || rsize > 4096 || dmem_read (t, log, &total, 8) != 0)
+  if (d[DMEM_DESC_FIELDS] <= (uint64_t) field + 2 || log == 0 || slots > 1024
+      || rsize < size || rsize > 4096 || size > 4096
+      || dmem_read (t, log, &total, 8) != 0)
     return 0;
-  *records = dmem_xcalloc (slots + 1, sizeof **records);
+  unsigned char *r = dmem_xcalloc (slots + 1, size), tmp[4096];
   for (uint64_t i = 0; i < slots; i++)
-    if (dmem_read (t, log + 8 + i * rsize, &(*records)[*n],
-		   sizeof **records) == 0 && (*records)[*n].seq != 0)
-      ++*n;
+    {
+      uint64_t seq;
+      if (dmem_read (t, log + 8 + i * rsize, r + *n * size, size) == 0
+	  && (memcpy (&seq, r + *n * size, 8), seq != 0))
+	++*n;
+    }
+  /* Oldest first: insertion sort on seq (a handful of slots).  */
   for (size_t i = 1; i < *n; i++)
-    for (size_t j = i; j > 0 && (*records)[j - 1].seq > (*records)[j].seq; j--)
+    for (size_t j = i; j > 0; j--)
       {
-	struct dmem_failure_record tmp = (*records)[j];
-	(*records)[j] = (*records)[j - 1];
-	(*records)[j - 1] = tmp;
+	uint64_t a, b;
+	memcpy (&a, r + (j - 1) * size, 8);
+	memcpy (&b, r + j * size, 8);
+	if (a <= b)
+	  break;
+	memcpy (tmp, r + j * size, size);
+	memcpy (r + j * size, r + (j - 1) * size, size);
+	memcpy (r + (j - 1) * size, tmp, size);
       }
+  *records = r;
   return total;
 }
 
@@ -484,7 +495,8 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
 {
   struct dmem_failure_record *failed;
   size_t nfailed;
-  uint64_t total_failed = injected_failures (t, h, &failed, &nfailed);
+  uint64_t total_failed = read_log (t, h, DMEM_DESC_FAILURE_LOG, sizeof *failed,
+				    (void **) &failed, &nfailed);
   FILE *out = o->out;
   /* Per thread: an open-addressing table on tid, then sorted by bytes.  */
   size_t mask = 255;
@@ -595,39 +607,6 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
   return 0;
 }
 
-/* Heap errors the runtime caught as they happened (its error log), oldest
-   first.  Returns how many were recorded in all; *N is set to those kept,
-   in RECORDS (caller frees).  */
-static uint64_t
-caught_errors (struct dmem_target *t, const struct dmem_heap *h,
-	       struct dmem_error_record **records, size_t *n)
-{
-  const uint64_t *d = h->desc;
-  uint64_t total = 0, log = d[DMEM_DESC_ERROR_LOG];
-  uint64_t slots = d[DMEM_DESC_ERROR_SLOTS];
-  uint64_t rsize = d[DMEM_DESC_ERROR_RECORD_SIZE];
-  *records = NULL;
-  *n = 0;
-  if (d[DMEM_DESC_FIELDS] <= DMEM_DESC_ERROR_RECORD_SIZE || log == 0
-      || slots > 1024 || rsize < sizeof (struct dmem_error_record)
-      || rsize > 4096 || dmem_read (t, log, &total, 8) != 0)
-    return 0;
-  *records = dmem_xcalloc (slots + 1, sizeof **records);
-  for (uint64_t i = 0; i < slots; i++)
-    if (dmem_read (t, log + 8 + i * rsize, &(*records)[*n],
-		   sizeof **records) == 0 && (*records)[*n].seq != 0)
-      ++*n;
-  /* Oldest first: insertion sort on seq (a handful of slots).  */
-  for (size_t i = 1; i < *n; i++)
-    for (size_t j = i; j > 0 && (*records)[j - 1].seq > (*records)[j].seq; j--)
-      {
-	struct dmem_error_record tmp = (*records)[j];
-	(*records)[j] = (*records)[j - 1];
-	(*records)[j - 1] = tmp;
-      }
-  return total;
-}
-
 /* Number of non-zero PCs at the start of PCS (DMEM_STACK_DEPTH at most).  */
 static size_t
 pc_count (const uint64_t *pcs)
@@ -654,7 +633,8 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 {
   struct dmem_error_record *caught;
   size_t ncaught;
-  uint64_t total_caught = caught_errors (t, h, &caught, &ncaught);
+  uint64_t total_caught = read_log (t, h, DMEM_DESC_ERROR_LOG, sizeof *caught,
+				    (void **) &caught, &ncaught);
   FILE *out = o->out;
   dmem_heap_check_guards (t, h);
   if (o->format == DMEM_JSON)

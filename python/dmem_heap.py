@@ -1043,33 +1043,40 @@ class Heap:
                 "injected_failures": failures,
                 "walk_errors": [error_json(e) for e in errors]}
 
-    def injected_failures(self) -> Tuple[int, List[Dict]]:
-        """Allocations the runtime failed on purpose (fail-once,
-        fail-one-in): how many in all, and those its log kept, oldest first,
-        with their stacks."""
+    def _log(self, fields: Tuple[int, int, int], rec: struct.Struct) -> Tuple[int, List[tuple]]:
+        """A log of the runtime's state named by descriptor ``fields`` (its
+        address, slots, record size): a uint64 total, then records whose first
+        field is a 1-based sequence number (0: empty slot).  Returns the total
+        and the records in use, unpacked with ``rec``, oldest first; (0, [])
+        when the runtime has no such log or it looks wrong."""
         d = self.d
-        log, slots, rsize = d[D_FAILURE_LOG], d[D_FAILURE_SLOTS], d[D_FAILURE_RECORD_SIZE]
-        rec = struct.Struct("<4Q%dQ" % self.depth)
-        if (d[D_FIELDS] <= D_FAILURE_RECORD_SIZE or log == 0 or slots > 1024
+        log, slots, rsize = (d[f] for f in fields)
+        if (d[D_FIELDS] <= fields[2] or log == 0 or slots > 1024
                 or not rec.size <= rsize <= 4096):
             return 0, []
         raw = self.target.read(log, 8 + slots * rsize)
         if raw is None:
             return 0, []
         total, = struct.unpack_from("<Q", raw, 0)
-        out = []
-        for i in range(slots):
-            v = rec.unpack_from(raw, 8 + i * rsize)
-            if v[0] == 0:
-                continue
-            pcs = v[4:]
-            if 0 in pcs:
-                pcs = pcs[:pcs.index(0)]
-            out.append({"seq": v[0], "tid": v[1], "size": v[2],
-                        "stack_hash": hex_or_null(v[3]),
-                        "frames": [frame_json(f) for f in self.frames(pcs)]})
-        out.sort(key=lambda e: e["seq"])
-        return total, out
+        records = [rec.unpack_from(raw, 8 + i * rsize) for i in range(slots)]
+        return total, sorted((v for v in records if v[0] != 0), key=lambda v: v[0])
+
+    def _stack_json(self, pcs: Sequence[int]) -> List[Dict]:
+        """Frames of a 0-padded stack from a log record."""
+        pcs = tuple(pcs)
+        if 0 in pcs:
+            pcs = pcs[:pcs.index(0)]
+        return [frame_json(f) for f in self.frames(pcs)]
+
+    def injected_failures(self) -> Tuple[int, List[Dict]]:
+        """Allocations the runtime failed on purpose (fail-once,
+        fail-one-in): how many in all, and those its log kept, oldest first,
+        with their stacks."""
+        total, records = self._log((D_FAILURE_LOG, D_FAILURE_SLOTS, D_FAILURE_RECORD_SIZE),
+                                   struct.Struct("<4Q%dQ" % self.depth))
+        return total, [{"seq": v[0], "tid": v[1], "size": v[2],
+                        "stack_hash": hex_or_null(v[3]), "frames": self._stack_json(v[4:])}
+                       for v in records]
 
     def counters(self) -> Dict[str, int]:
         """The runtime's process-wide counters by name."""
@@ -1173,34 +1180,16 @@ class Heap:
         free, overrun, ...): how many in all, and those its log kept,
         oldest first, with the block's allocation and free stacks and
         where the error was found."""
-        d = self.d
-        log, slots, rsize = d[D_ERROR_LOG], d[D_ERROR_SLOTS], d[D_ERROR_RECORD_SIZE]
-        rec = struct.Struct("<6Q%dQ" % (3 * self.depth))
-        if (d[D_FIELDS] <= D_ERROR_RECORD_SIZE or log == 0 or slots > 1024
-                or not rec.size <= rsize <= 4096):
-            return 0, []
-        raw = self.target.read(log, 8 + slots * rsize)
-        if raw is None:
-            return 0, []
-        total, = struct.unpack_from("<Q", raw, 0)
-        out = []
-        for i in range(slots):
-            v = rec.unpack_from(raw, 8 + i * rsize)
-            if v[0] == 0:
-                continue
-            stacks = []
-            for k in range(3):
-                pcs = v[6 + k * self.depth:6 + (k + 1) * self.depth]
-                if 0 in pcs:
-                    pcs = pcs[:pcs.index(0)]
-                stacks.append([frame_json(f) for f in self.frames(pcs)])
-            out.append({"seq": v[0],
+        n = self.depth
+        total, records = self._log((D_ERROR_LOG, D_ERROR_SLOTS, D_ERROR_RECORD_SIZE),
+                                   struct.Struct("<6Q%dQ" % (3 * n)))
+        return total, [{"seq": v[0],
                         "kind": ERROR_KINDS[v[1]] if 0 < v[1] < len(ERROR_KINDS) else "unknown",
                         "block": hex_or_null(v[2]), "size": v[3], "address": hex_or_null(v[4]),
-                        "tid": v[5], "alloc_frames": stacks[0], "free_frames": stacks[1],
-                        "found_frames": stacks[2]})
-        out.sort(key=lambda e: e["seq"])
-        return total, out
+                        "tid": v[5], "alloc_frames": self._stack_json(v[6:6 + n]),
+                        "free_frames": self._stack_json(v[6 + n:6 + 2 * n]),
+                        "found_frames": self._stack_json(v[6 + 2 * n:6 + 3 * n])}
+                       for v in records]
 
     def _overruns(self) -> List[Dict]:
         """One "overrun" error per block (ascending address) whose guard
