@@ -49,6 +49,7 @@ kernel_core () {
     *) skip "kernel core_pattern is '$pattern', not a file in the working directory" ;;
   esac
   rm -f core core.*
+  (ulimit -c unlimited) 2>/dev/null || skip "core dumps cannot be enabled (ulimit -c)"
   (
     flock 9
     ulimit -c unlimited
