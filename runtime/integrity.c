@@ -16,18 +16,6 @@
 
 static const char *const kind_names[] = { DMEM_ERROR_KIND_NAMES };
 
-#define GUARD_WORD (0x0101010101010101ULL * DMEM_GUARD_BYTE)
-_Static_assert (DMEM_GUARD_SIZE == 16, "the guard is two words");
-
-void
-dmem__guard_set (struct dmem_block *b)
-{
-  char *g = (char *) (b + 1) + b->size;
-  uint64_t w = GUARD_WORD;
-  memcpy (g, &w, 8);
-  memcpy (g + 8, &w, 8);
-}
-
 /* Offset of the first guard byte of B that was changed, or -1.  */
 static int
 guard_damage (const struct dmem_block *b)
@@ -122,21 +110,13 @@ heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
     abort ();
 }
 
-int
-dmem__guard_check (const struct dmem_block *b)
+void
+dmem__report_overrun (const struct dmem_block *b)
 {
-  const char *g = (const char *) (b + 1) + b->size;
-  uint64_t w0, w1;
-  memcpy (&w0, g, 8);
-  memcpy (&w1, g + 8, 8);
-  if (likely ((w0 ^ GUARD_WORD) == 0 && (w1 ^ GUARD_WORD) == 0))
-    return 0;
   int at = guard_damage (b);
-  if (likely (at < 0))
-    return 0;
-  heap_error (DMEM_ERROR_OVERRUN, b, (uint64_t) (uintptr_t) (b + 1) + b->size + (uint64_t) at,
+  heap_error (DMEM_ERROR_OVERRUN, b,
+              (uint64_t) (uintptr_t) (b + 1) + b->size + (uint64_t) (at < 0 ? 0 : at),
               "write past the end at", NULL);
-  return -1;
 }
 
 /* The free stack of B if it is in quarantine, else NULL.  */

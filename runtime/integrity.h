@@ -5,11 +5,37 @@
 #include "heap.h"
 #include "options.h"
 
+#include <string.h>
+
+#define DMEM_GUARD_WORD (0x0101010101010101ULL * DMEM_GUARD_BYTE)
+_Static_assert (DMEM_GUARD_SIZE == 16, "the guard is two words");
+
 /* Fill the guard after B's user bytes (B->size set).  */
-DMEM_HIDDEN void dmem__guard_set (struct dmem_block *b);
-/* Check B's guard: 0 if intact; else report the overrun (abort unless
-   keep-going) and return -1.  */
-DMEM_HIDDEN int dmem__guard_check (const struct dmem_block *b);
+static inline void
+dmem__guard_set (struct dmem_block *b)
+{
+  char *g = (char *) (b + 1) + b->size;
+  uint64_t w = DMEM_GUARD_WORD;
+  memcpy (g, &w, 8);
+  memcpy (g + 8, &w, 8);
+}
+
+/* Report the overrun of B's guard (abort unless keep-going).  */
+DMEM_HIDDEN void dmem__report_overrun (const struct dmem_block *b);
+
+/* Check B's guard: 0 if intact; else report the overrun and return -1.  */
+static inline int
+dmem__guard_check (const struct dmem_block *b)
+{
+  const char *g = (const char *) (b + 1) + b->size;
+  uint64_t w0, w1;
+  memcpy (&w0, g, 8);
+  memcpy (&w1, g + 8, 8);
+  if (likely (w0 == DMEM_GUARD_WORD && w1 == DMEM_GUARD_WORD))
+    return 0;
+  dmem__report_overrun (b);
+  return -1;
+}
 
 /* P, a pointer to freed block B (freed magic), was freed or reallocated
    again: report it (abort unless keep-going).  */

@@ -9,10 +9,8 @@
 #include <unistd.h>
 
 void
-dmem__lock (int *lock)
+dmem__lock_wait (int *lock)
 {
-  if (likely (__atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0))
-    return;
   /* Held: critical sections are a few stores, so spin briefly, then give
      the CPU away in case the holder was preempted.  */
   for (unsigned spins = 0;; spins++)
@@ -27,12 +25,6 @@ dmem__lock (int *lock)
       if (__atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0)
         return;
     }
-}
-
-void
-dmem__unlock (int *lock)
-{
-  __atomic_store_n (lock, 0, __ATOMIC_RELEASE);
 }
 
 int

@@ -15,8 +15,20 @@
 /* A lock for short critical sections: 0 free, 1 held.  Taking a free lock
    is one atomic exchange and releasing it a plain store; a waiter spins
    briefly, then yields so a preempted holder can finish.  Not recursive.  */
-DMEM_HIDDEN void dmem__lock (int *lock);
-DMEM_HIDDEN void dmem__unlock (int *lock);
+DMEM_HIDDEN void dmem__lock_wait (int *lock);
+
+static inline void
+dmem__lock (int *lock)
+{
+  if (unlikely (__atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) != 0))
+    dmem__lock_wait (lock);
+}
+
+static inline void
+dmem__unlock (int *lock)
+{
+  __atomic_store_n (lock, 0, __ATOMIC_RELEASE);
+}
 /* Take LOCK if it is free; returns nonzero if taken.  */
 DMEM_HIDDEN int dmem__trylock (int *lock);
 
