@@ -102,6 +102,8 @@ const unsigned char *dmem_view (struct dmem_target *t, uint64_t addr,
 				size_t len, void *buf);
 /* The region containing ADDR, or NULL.  */
 struct dmem_region *dmem_region_at (struct dmem_target *t, uint64_t addr);
+/* Index of the first region starting above ADDR (nregions if none).  */
+size_t dmem_region_after (const struct dmem_target *t, uint64_t addr);
 /* Make a live-process region's bytes available (no-op for cores).  */
 void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
 /* Find (once) the writable PT_LOAD segments of every module, the data roots

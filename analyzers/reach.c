@@ -185,15 +185,7 @@ scan_range (struct reach *r, uint64_t start, uint64_t end)
       if (reg == NULL)
 	{
 	  /* Skip to the next region after START.  */
-	  size_t lo = 0, hi = t->nregions;
-	  while (lo < hi)
-	    {
-	      size_t mid = lo + (hi - lo) / 2;
-	      if (t->regions[mid].start <= start)
-		lo = mid + 1;
-	      else
-		hi = mid;
-	    }
+	  size_t lo = dmem_region_after (t, start);
 	  if (lo == t->nregions)
 	    return;
 	  start = (t->regions[lo].start + 7) & ~(uint64_t) 7;

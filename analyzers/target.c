@@ -414,6 +414,22 @@ dmem_target_close (struct dmem_target *t)
   t->fd = -1;
 }
 
+/* See dmem.h: binary search on the sorted regions.  */
+size_t
+dmem_region_after (const struct dmem_target *t, uint64_t addr)
+{
+  size_t lo = 0, hi = t->nregions;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (t->regions[mid].start <= addr)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  return lo;
+}
+
 /* See dmem.h: binary search, with the last hit cached.  */
 struct dmem_region *
 dmem_region_at (struct dmem_target *t, uint64_t addr)
@@ -424,15 +440,7 @@ dmem_region_at (struct dmem_target *t, uint64_t addr)
       if (r->start <= addr && addr < r->end)
 	return r;
     }
-  size_t lo = 0, hi = t->nregions;
-  while (lo < hi)
-    {
-      size_t mid = lo + (hi - lo) / 2;
-      if (t->regions[mid].start <= addr)
-	lo = mid + 1;
-      else
-	hi = mid;
-    }
+  size_t lo = dmem_region_after (t, addr);
   if (lo == 0 || addr >= t->regions[lo - 1].end)
     return NULL;
   t->last_region = lo - 1;
