@@ -486,7 +486,15 @@ read_log (struct dmem_target *t, const struct dmem_heap *h, int field,
   return total;
 }
 
-static size_t pc_count (const uint64_t *pcs);
+/* Number of non-zero PCs at the start of PCS (DMEM_STACK_DEPTH at most).  */
+static size_t
+pc_count (const uint64_t *pcs)
+{
+  size_t n = 0;
+  while (n < DMEM_STACK_DEPTH && pcs[n] != 0)
+    n++;
+  return n;
+}
 
 /* dmem stats: totals, per thread, size histogram.  */
 int
@@ -607,15 +615,6 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
   return 0;
 }
 
-/* Number of non-zero PCs at the start of PCS (DMEM_STACK_DEPTH at most).  */
-static size_t
-pc_count (const uint64_t *pcs)
-{
-  size_t n = 0;
-  while (n < DMEM_STACK_DEPTH && pcs[n] != 0)
-    n++;
-  return n;
-}
 
 /* Name of a runtime error kind (enum dmem_error_kind).  */
 static const char *
