@@ -409,8 +409,8 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
     fputs ("]}\n", out);
   else if (o->format == DMEM_TEXT)
     fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
-	     " blocks, %" PRIu64 " bytes in %" PRIu64 " blocks indirectly; %"
-	     PRIu64 " bytes in %" PRIu64 " blocks still reachable\n",
+	     " blocks, %" PRIu64 " bytes indirectly leaked in %" PRIu64
+	     " blocks, %" PRIu64 " bytes reachable in %" PRIu64 " blocks.\n",
 	     bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
 	     n[DMEM_INDIRECT], bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
   free (g);
