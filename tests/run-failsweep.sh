@@ -57,6 +57,12 @@ DMEM_OPTS=fail-one-in=1,fail-file=all.stacks run_dmem ./failsites >all.out 2>&1 
 grep -q 'no memory for the configuration' all.out || fail "fail-one-in=1: the first allocation should fail"
 grep -q '^fail pid=' all.stacks.log || fail "failures are not logged"
 
+# --timeout: a run that hangs is killed and reported like a crash.
+sweep hang.out --timeout 2 -- ./failsites hang
+expect_eq "sweep of a hang" 1 "$rc"
+grep -q 'ran past the 2 s timeout in run 1$' hang.out || { cat hang.out; fail "hang not reported"; }
+expect_eq "blamed allocation (hang)" parse_config "$(frame0 hang.out 'the allocation failed just before')"
+
 # Usage errors.
 "$DMEM" failsweep --timeout x -- ./failsites >/dev/null 2>&1 && fail "bad --timeout accepted"
 "$DMEM" failsweep --timeout x -- ./failsites >/dev/null 2>&1 || expect_eq "usage status" 64 "$?"

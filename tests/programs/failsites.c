@@ -1,11 +1,13 @@
 /* Allocation sites for the fault-injection tests.  Every site checks for
    NULL except unchecked_site (unless run with "all-checked").  Prints
-   "done" when it gets through.  Options: all-checked, threads, fork.  */
+   "done" when it gets through.  Options: all-checked, threads, fork, and
+   hang (waits forever when the configuration cannot be allocated).  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int all_checked;
@@ -50,15 +52,18 @@ thread_sites (void *arg)
 int
 main (int argc, char **argv)
 {
-  int threads = 0, forks = 0;
+  int threads = 0, forks = 0, hang = 0;
   for (int i = 1; i < argc; i++)
     {
       all_checked |= strcmp (argv[i], "all-checked") == 0;
       threads |= strcmp (argv[i], "threads") == 0;
       forks |= strcmp (argv[i], "fork") == 0;
+      hang |= strcmp (argv[i], "hang") == 0;
     }
   if (parse_config () != 0)
     {
+      while (hang)
+        nanosleep (&(struct timespec) { 1, 0 }, NULL);
       fprintf (stderr, "no memory for the configuration\n");
       return 1;
     }
