@@ -2,7 +2,8 @@
 # Speed of `dmem leaks` on a core holding 1M live blocks, as a ratio of
 # reading the core file once (`cat core >/dev/null`, warm cache), and the
 # analyzer's peak memory against the core's size.
-# Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree)
+# Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree; KEEP=1
+# keeps the work directory with its core, for profiling)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 DMEM=${DMEM:-$top/analyzers/dmem}
@@ -10,7 +11,7 @@ LIBDMEM=${LIBDMEM:-$top/runtime/.libs/libdmem.so}
 BLOCKS=${1:-1000000}
 [ -x "$DMEM" ] && [ -e "$LIBDMEM" ] || { echo "build dmem first" >&2; exit 1; }
 work=$(mktemp -d /tmp/dmem-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 cd "$work"
 
 # BLOCKS blocks of 16..136 bytes from 8 call sites; 9 in 10 kept in a global
