@@ -67,6 +67,7 @@ trace (const char *name, const char *spec, ...)
            ".p2align 4\n"                                                 \
            #name ":\n"                                                    \
            "\t.cfi_startproc\n"                                           \
+           "\tendbr64\n" /* a valid indirect-branch target under CET */    \
            "\tmovq %rsp, %" sp "\n"                                       \
            "\tmovq %rbp, %" bp "\n"                                       \
            "\tjmp " #impl "\n"                                            \
