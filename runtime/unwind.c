@@ -621,6 +621,8 @@ unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
       memo_generation = gen;
     }
   int n = 0, bp_known = 1;
+  /* Frames of the runtime itself are walked, not stored, so the memo is
+     indexed by step, which runs ahead of N while skipping.  */
   for (int steps = 0; n < depth && steps < MAX_STEPS; steps++)
     {
       struct memo *m = &last_rules[steps];
@@ -639,10 +641,13 @@ unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
       if (unlikely (cfa - sp - 1 >= MAX_FRAME))
         break;
       uint64_t ra = ((const uint64_t *) (uintptr_t) cfa)[-1];
-      if (m->rbp == RBP_SAVED)
-        bp = *(const uint64_t *) (uintptr_t) (cfa + (uint64_t) (int64_t) m->rbp_off);
-      else if (m->rbp == RBP_UNKNOWN)
-        bp_known = 0;
+      if (m->rbp != RBP_SAME)
+        {
+          if (m->rbp == RBP_SAVED)
+            bp = *(const uint64_t *) (uintptr_t) (cfa + (uint64_t) (int64_t) m->rbp_off);
+          else
+            bp_known = 0;
+        }
       sp = cfa;
       if (unlikely (ra < 4096))
         break;
