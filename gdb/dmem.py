@@ -303,14 +303,15 @@ class _DmemLeaks(_DmemSubcommand):
 Usage: dmem leaks [--json] [--limit N]
 
 Roots are every thread's registers, stack and TLS and the writable data of
-every loaded module.  A leak pointed to only by other leaks is an indirect
-leak.
+every loaded module; blocks the dynamic linker allocated count as reachable.
+A leak pointed to only by other leaks is an indirect leak.  Direct leaks are
+listed first, then indirect ones, each most bytes first.
 
 --json
   Print the report as JSON ({"summary": ..., "groups": [...]}).
 
 --limit N
-  Show only the N groups with the most bytes."""
+  Show only the first N groups."""
 
     command = "leaks"
     flags = ("--json", "--limit")
