@@ -14,12 +14,25 @@
 #define DMEM_EXIT_BAD_INPUT 2
 #define DMEM_EXIT_USAGE 64
 
-/* Record a one-line reason why the input cannot be analysed; the caller
-   returns -1 and main prints it.  Always returns -1.  */
-int dmem_fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-const char *dmem_failure (void);
-/* Print a non-fatal warning line on stderr.  */
-void dmem_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Exit status when a report found what a CI asks about (verify: heap
+   errors).  */
+#define DMEM_EXIT_FOUND 1
+
+struct dmem_target;
+
+/* Record in T a one-line reason why the input cannot be analysed; the
+   caller returns -1 and the front end prints it.  Always returns -1.  */
+int dmem_fail (struct dmem_target *t, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* The reason recorded by the last dmem_fail on T.  */
+const char *dmem_failure (const struct dmem_target *t);
+/* A non-fatal warning: printed on T's message stream once, and kept for
+   the JSON reports' "warnings".  */
+void dmem_warn (struct dmem_target *t, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* Print a usage error (FMT with ARG) and the --help hint on stderr;
+   returns DMEM_EXIT_USAGE.  */
+int dmem_usage_error (const char *fmt, const char *arg);
 /* malloc/calloc/realloc that exit(2) with a message when memory runs out.  */
 void *dmem_xmalloc (size_t size);
 void *dmem_xcalloc (size_t n, size_t size);
@@ -57,9 +70,35 @@ struct dmem_segment
   uint64_t start, end;
 };
 
+/* Where bytes come from when a debugger holds a live process (gdb): the
+   engine lists its mappings and modules through /proc/PID and reads its
+   memory and registers through the debugger.  */
+struct dmem_source
+{
+  int pid;
+  void *arg;
+  /* Copy up to LEN bytes at ADDR to BUF; returns how many were copied from
+     ADDR on (0 when none can be read).  */
+  size_t (*read) (void *arg, uint64_t addr, void *buf, size_t len);
+  size_t nthreads;
+  const struct dmem_thread *threads;
+};
+
+struct dmem_symbols;
+
 struct dmem_target
 {
   Dwfl *dwfl;
+  Dwfl_Callbacks callbacks;  /* what dwfl was started with (per target) */
+  char *sysroot;             /* absolute, or NULL */
+  char *debuginfo_path;      /* libdwfl's search path for debug files */
+  const struct dmem_source *source; /* a debugger's live process, or NULL */
+  FILE *err;                 /* warnings and notes (stderr, or a buffer) */
+  int progress;              /* show progress lines on stderr (a tty) */
+  char error[1024];          /* dmem_fail's message */
+  char **warnings;           /* every dmem_warn, for JSON */
+  size_t nwarnings;
+  struct dmem_symbols *symbols; /* symbols.c's cache and preload thread */
   int preload_symbols;       /* caller: load debug info while the heap is
 				sorted (stacks, leaks) */
   pid_t pid;                 /* live process, or 0 for a core */
@@ -82,13 +121,21 @@ struct dmem_target
    (may be NULL) is where the core's files are looked up first.  Returns 0,
    or -1 after dmem_fail.  */
 int dmem_target_open_core (struct dmem_target *t, const char *path,
-			   const char *executable, const char *sysroot);
+			   const char *executable, const char *sysroot,
+			   const char *debug_dirs);
 /* Stop every thread of a live process with ptrace, read its registers and
    a snapshot of its writable and anonymous memory in bulk, and detach: the
    process runs on (or stays in the group stop it was in).  Returns 0 or -1
    after dmem_fail.  */
 int dmem_target_open_pid (struct dmem_target *t, pid_t pid,
-			  const char *executable, const char *sysroot);
+			  const char *sysroot, const char *debug_dirs);
+/* Open a live process that a debugger holds stopped, through SOURCE (kept
+   by pointer until close).  Returns 0 or -1 after dmem_fail.  */
+int dmem_target_open_source (struct dmem_target *t,
+			     const struct dmem_source *source,
+			     const char *sysroot, const char *debug_dirs);
+/* Before any open: zero T, messages to ERR.  */
+void dmem_target_init (struct dmem_target *t, FILE *err);
 /* Detach from a live process, release everything.  */
 void dmem_target_close (struct dmem_target *t);
 
@@ -153,7 +200,7 @@ struct dmem_heap
 int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
 /* Warn on stderr, one line each, about the shards whose walk a problem
    cut short.  */
-void dmem_heap_warn (const struct dmem_heap *h);
+void dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h);
 /* Check the guard bytes after every block's user bytes (when the runtime
    keeps guards), adding an "overrun" problem for each block whose guard
    changed.  */
@@ -174,30 +221,52 @@ enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3 };
    indirect.  Caller frees.  */
 unsigned char *dmem_reach (struct dmem_target *t, const struct dmem_heap *h);
 
-/* ---- symbols.c: PC -> function+offset (file:line) [module] ---- */
+/* ---- symbols.c: PC -> frames (function, inlined calls, file:line, module) ---- */
 
 struct dmem_frame
 {
   uint64_t pc;
-  const char *function;  /* NULL when unknown */
-  uint64_t offset;
-  const char *module;    /* NULL when no module holds the PC */
+  const char *function;  /* demangled name; NULL when unknown */
+  const char *symbol;    /* its linkage (mangled) name; NULL when unknown */
+  uint64_t offset;       /* pc - the function's entry (0 when inlined) */
+  const char *module;    /* path of the module holding PC, NULL if none */
   const char *file;      /* NULL when no line info */
   int line;              /* 0 when unknown */
+  int inlined;           /* a call inlined into the next frame */
 };
 
 /* Start loading, on a second thread, the symbol tables and DWARF of the
    modules holding the PCS (N of them, 0s skipped) -- the slow part of
    symbolising (decompressing debug sections).  Until dmem_symbols_wait
-   returns, the caller must not use DWFL.  */
-void dmem_symbols_preload (Dwfl *dwfl, const uint64_t *pcs, size_t n);
+   returns, nothing else may use T's Dwfl.  */
+void dmem_symbols_preload (struct dmem_target *t, const uint64_t *pcs,
+			   size_t n);
 /* Wait for dmem_symbols_preload's thread, if any.  */
-void dmem_symbols_wait (void);
+void dmem_symbols_wait (struct dmem_target *t);
 
-/* Symbolise PC (a return address) with a per-PC cache.  The result lives
-   until dmem_symbols_free.  */
-const struct dmem_frame *dmem_symbolize (Dwfl *dwfl, uint64_t pc);
-void dmem_symbols_free (void);
+/* The frames of return address PC, innermost first: the calls inlined at
+   PC, then the function that holds it.  At least one frame (pc only when
+   nothing is known).  *FRAMES lives until dmem_symbols_free.  */
+size_t dmem_symbolize (struct dmem_target *t, uint64_t pc,
+		       const struct dmem_frame **frames);
+void dmem_symbols_free (struct dmem_target *t);
+
+/* ---- frames.c: stacks of PCs as text, JSON and folded lines ---- */
+
+/* Write N PCs as a JSON array of frames / as indented "#k ..." lines.  */
+void dmem_json_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs,
+		       size_t n);
+void dmem_text_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs,
+		       size_t n);
+/* Write N PCs as one flame-graph stack: outermost frame first, frames
+   separated by ';' (no value, no newline).  */
+void dmem_folded_frames (FILE *out, struct dmem_target *t,
+			 const uint64_t *pcs, size_t n);
+/* Write T's warnings as a JSON member ',\n  "warnings": [...]' (roots
+   that could not be known, walk problems, mismatched files).  */
+void dmem_json_warnings (FILE *out, const struct dmem_target *t);
+/* Write S as a JSON string, or null.  */
+void dmem_json_str (FILE *out, const char *s);
 
 /* ---- failsweep.c: dmem failsweep ---- */
 
@@ -214,12 +283,10 @@ struct dmem_options
 {
   enum dmem_format format;
   int all;                /* stacks: one entry per block */
+  long limit;             /* stacks, leaks: at most this many groups; -1 all */
   FILE *out;
 };
 
-/* Write N frames of PCS as a JSON array / as indented text lines.  */
-void dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n);
-void dmem_text_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n);
 
 int dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
 			const struct dmem_options *o);
@@ -231,5 +298,41 @@ int dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 			  const struct dmem_options *o);
 int dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 			const struct dmem_options *o);
+
+/* ---- engine.c: the report words and the engine API (engine.h) ---- */
+
+struct command;
+struct dmem_engine;
+
+/* A report subcommand and its options, as parsed from its words.  */
+struct dmem_request
+{
+  const struct command *command;
+  struct dmem_options options;
+  int help;                      /* --help: print the subcommand's help */
+  /* The dmem command's target options (CLI only).  */
+  const char *executable, *sysroot, *core;
+  long pid;
+  char error[512];               /* a usage error */
+};
+
+/* Parse ARGV (ARGV[0] the subcommand) into R.  CLI: the target options and
+   the target are allowed (the dmem command), else refused (gdb, drgn).
+   Returns 0, or DMEM_EXIT_USAGE with R->error.  */
+int dmem_parse_request (int argc, char **argv, struct dmem_request *r,
+			int cli);
+/* Run R on E's target.  Returns the exit status.  */
+int dmem_run_request (struct dmem_engine *e, const struct dmem_request *r);
+
+/* ---- main.c, run.c: the dmem command ---- */
+
+/* dmem SUBCOMMAND [OPTIONS] TARGET for the report subcommands (ARGV[0] is
+   the subcommand), the report to OUT.  Returns the exit status.  */
+int dmem_cli_analyse (int argc, char **argv, FILE *out);
+/* dmem run ARGS (ARGV[0] is "run").  */
+int dmem_run (int argc, char **argv);
+/* The libdmem.so to preload: $DMEM_RUNTIME, the installed one, or ../lib
+   beside this executable; NULL if none.  Caller frees.  */
+char *dmem_find_runtime (void);
 
 #endif

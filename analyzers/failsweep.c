@@ -222,8 +222,11 @@ print_stack (const struct logged_stack *st)
   for (size_t i = 0; i < st->n; i++)
     if (pcs[i] == 0)
       pcs[i] = st->offsets[i]; /* module not found: shown as its offset */
-  dmem_text_frames (stdout, dwfl, pcs, st->n);
-  dmem_symbols_free ();
+  struct dmem_target t;
+  dmem_target_init (&t, stderr);
+  t.dwfl = dwfl;
+  dmem_text_frames (stdout, &t, pcs, st->n);
+  dmem_symbols_free (&t);
   if (dwfl != NULL)
     dwfl_end (dwfl);
 }

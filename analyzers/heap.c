@@ -49,31 +49,31 @@ find_desc_in_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
 
 /* Check that the layout the descriptor states is one we can read safely.  */
 static int
-check_descriptor (const uint64_t *d)
+check_descriptor (struct dmem_target *t, const uint64_t *d)
 {
   uint64_t hs = d[DMEM_DESC_HEADER_SIZE], depth = d[DMEM_DESC_STACK_DEPTH];
   if (hs < 16 || hs > MAX_HEADER || depth == 0 || depth > MAX_DEPTH)
-    return dmem_fail ("the dmem descriptor states an impossible header "
+    return dmem_fail (t, "the dmem descriptor states an impossible header "
 		      "(%" PRIu64 " bytes, %" PRIu64 " PCs)", hs, depth);
   static const int u64_fields[] = { DMEM_DESC_OFF_NEXT, DMEM_DESC_OFF_PREV,
     DMEM_DESC_OFF_SIZE, DMEM_DESC_OFF_THREAD, DMEM_DESC_OFF_MAGIC };
   for (size_t i = 0; i < sizeof u64_fields / sizeof *u64_fields; i++)
     if (d[u64_fields[i]] > hs - 8)
-      return dmem_fail ("the dmem descriptor states a field outside the "
+      return dmem_fail (t, "the dmem descriptor states a field outside the "
 			"header");
   if (d[DMEM_DESC_OFF_TID] > hs - 4 || d[DMEM_DESC_OFF_PCS] > hs
       || depth * 8 > hs - d[DMEM_DESC_OFF_PCS])
-    return dmem_fail ("the dmem descriptor states a field outside the header");
+    return dmem_fail (t, "the dmem descriptor states a field outside the header");
   uint64_t ss = d[DMEM_DESC_SHARD_SIZE];
   if (d[DMEM_DESC_SHARD_COUNT] == 0 || d[DMEM_DESC_SHARD_COUNT] > MAX_SHARDS
       || ss < 8 || ss > MAX_HEADER)
-    return dmem_fail ("the dmem descriptor states impossible shards");
+    return dmem_fail (t, "the dmem descriptor states impossible shards");
   static const int shard_fields[] = { DMEM_DESC_SHARD_OFF_FIRST,
     DMEM_DESC_SHARD_OFF_BLOCKS, DMEM_DESC_SHARD_OFF_BYTES,
     DMEM_DESC_SHARD_OFF_ALLOCS, DMEM_DESC_SHARD_OFF_FREES };
   for (size_t i = 0; i < sizeof shard_fields / sizeof *shard_fields; i++)
     if (d[shard_fields[i]] > ss - 8)
-      return dmem_fail ("the dmem descriptor states a shard field outside "
+      return dmem_fail (t, "the dmem descriptor states a shard field outside "
 			"the shard");
   return 0;
 }
@@ -371,29 +371,29 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
       dwfl_getmodules (t->dwfl, find_desc_in_module, &f, 0);
     }
   if (f.mod == NULL)
-    return dmem_fail ("no dmem runtime in the target (no symbol %s in any "
+    return dmem_fail (t, "no dmem runtime in the target (no symbol %s in any "
 		      "module)", DMEM_DESCRIPTOR_SYMBOL);
   uint64_t *d = h->desc;
   if (dmem_read (t, f.addr, d, 3 * 8) != 0)
-    return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
+    return dmem_fail (t, "cannot read the dmem descriptor at 0x%" PRIx64,
 		      f.addr);
   if (d[DMEM_DESC_MAGIC] != DMEM_DESCRIPTOR_MAGIC)
-    return dmem_fail ("the dmem descriptor at 0x%" PRIx64 " has a bad magic",
+    return dmem_fail (t, "the dmem descriptor at 0x%" PRIx64 " has a bad magic",
 		      f.addr);
   /* Fields are only appended: any descriptor holding the fields this
      analyzer reads will do; later fields it lacks read as 0.  */
   if (d[DMEM_DESC_VERSION] < DMEM_FORMAT_VERSION
       || d[DMEM_DESC_FIELDS] < DMEM_DESC_USED)
-    return dmem_fail ("the dmem descriptor is version %" PRIu64 " with %"
+    return dmem_fail (t, "the dmem descriptor is version %" PRIu64 " with %"
 		      PRIu64 " fields; this dmem needs version %d with %d",
 		      d[DMEM_DESC_VERSION], d[DMEM_DESC_FIELDS],
 		      DMEM_FORMAT_VERSION, DMEM_DESC_USED);
   size_t nfields = d[DMEM_DESC_FIELDS] < DMEM_DESC_COUNT
 		   ? d[DMEM_DESC_FIELDS] : DMEM_DESC_COUNT;
   if (dmem_read (t, f.addr, d, nfields * 8) != 0)
-    return dmem_fail ("cannot read the dmem descriptor at 0x%" PRIx64,
+    return dmem_fail (t, "cannot read the dmem descriptor at 0x%" PRIx64,
 		      f.addr);
-  if (check_descriptor (d) != 0)
+  if (check_descriptor (t, d) != 0)
     return -1;
   h->depth = d[DMEM_DESC_STACK_DEPTH];
 
@@ -402,7 +402,7 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (dmem_read (t, d[DMEM_DESC_SHARDS], shards, nshards * ss) != 0)
     {
       free (shards);
-      return dmem_fail ("cannot read the dmem shards at 0x%" PRIx64,
+      return dmem_fail (t, "cannot read the dmem shards at 0x%" PRIx64,
 			d[DMEM_DESC_SHARDS]);
     }
   /* Room for the blocks the counters promise, as far as the core can hold
@@ -426,7 +426,7 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (t->preload_symbols)
     {
       dmem_target_segments (t);
-      dmem_symbols_preload (t->dwfl, h->stacks, h->nstacks * h->depth);
+      dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
     }
   sort_blocks (h);
   drop_duplicates (h);
@@ -441,14 +441,14 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
 
 /* See dmem.h.  */
 void
-dmem_heap_warn (const struct dmem_heap *h)
+dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h)
 {
   for (size_t i = 0; i < h->nproblems; i++)
     {
       const struct dmem_problem *p = &h->problems[i];
       if (p->shard >= 0 && strcmp (p->kind, "count-mismatch") != 0
 	  && strcmp (p->kind, "bytes-mismatch") != 0)
-	dmem_warn ("shard %d: %s block at 0x%" PRIx64 "; the rest of this "
+	dmem_warn (t, "shard %d: %s block at 0x%" PRIx64 "; the rest of this "
 		   "shard is skipped", p->shard, p->kind, p->address);
     }
 }

@@ -305,15 +305,15 @@ call_order (const void *a, const void *b)
 
 /* Write the frames of a call's PCS (0-terminated, at most DEPTH).  */
 static void
-print_call_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, int json)
+print_call_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs, int json)
 {
   size_t n = 0;
   while (n < DMEM_STACK_DEPTH && pcs[n] != 0)
     n++;
   if (json)
-    dmem_json_frames (out, dwfl, pcs, n);
+    dmem_json_frames (out, t, pcs, n);
   else
-    dmem_text_frames (out, dwfl, pcs, n);
+    dmem_text_frames (out, t, pcs, n);
 }
 
 /* dmem mallinfo: true values, overflows, recorded calls.  */
@@ -381,10 +381,12 @@ dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 	    if (c[i].r.saturated & (1ULL << k))
 	      fprintf (out, "%s\"%s\"", any++ ? ", " : "", field_names[k]);
 	  fputs ("], \"frames\": ", out);
-	  print_call_frames (out, t->dwfl, c[i].r.pcs, 1);
+	  print_call_frames (out, t, c[i].r.pcs, 1);
 	  putc ('}', out);
 	}
-      fputs ("]}\n", out);
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
     }
   else
     {
@@ -412,7 +414,7 @@ dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 			   c[i].r.values[k]);
 	    }
 	  fputs (":\n", out);
-	  print_call_frames (out, t->dwfl, c[i].r.pcs, 0);
+	  print_call_frames (out, t, c[i].r.pcs, 0);
 	}
     }
   free (c);

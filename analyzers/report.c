@@ -23,121 +23,37 @@ kind_text (int kind)
   return kind == DMEM_INDIRECT ? "indirect leak" : kind_name (kind);
 }
 
-/* Write S as a JSON string (or null).  */
+/* Write the frames of stack S (UINT32_MAX: none) in JSON.  */
 static void
-json_str (FILE *out, const char *s)
-{
-  if (s == NULL)
-    {
-      fputs ("null", out);
-      return;
-    }
-  putc ('"', out);
-  for (; *s; s++)
-    {
-      unsigned char c = *s;
-      if (c == '"' || c == '\\')
-	fprintf (out, "\\%c", c);
-      else if (c < 0x20)
-	fprintf (out, "\\u%04x", c);
-      else
-	putc (c, out);
-    }
-  putc ('"', out);
-}
-
-/* Write the frames of stack S (UINT32_MAX: none) in JSON or text.  */
-static void
-json_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
+json_frames (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
+	     uint32_t s)
 {
   size_t n = 0;
   const uint64_t *pcs = s == UINT32_MAX ? NULL : dmem_stack_pcs (h, s, &n);
-  dmem_json_frames (out, dwfl, pcs, n);
+  dmem_json_frames (out, t, pcs, n);
 }
 
 /* Text counterpart of json_frames.  */
 static void
-text_frames (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s)
+text_frames (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
+	     uint32_t s)
 {
   size_t n = 0;
   const uint64_t *pcs = s == UINT32_MAX ? NULL : dmem_stack_pcs (h, s, &n);
-  dmem_text_frames (out, dwfl, pcs, n);
+  dmem_text_frames (out, t, pcs, n);
 }
 
-/* The last component of PATH.  */
-static const char *
-basename_of (const char *path)
-{
-  const char *s = strrchr (path, '/');
-  return s ? s + 1 : path;
-}
-
-/* See dmem.h.  */
-void
-dmem_json_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
-{
-  putc ('[', out);
-  for (size_t i = 0; i < n; i++)
-    {
-      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
-      fprintf (out, "%s{\"pc\": \"0x%" PRIx64 "\", \"function\": ",
-	       i ? ", " : "", f->pc);
-      json_str (out, f->function);
-      if (f->function != NULL)
-	fprintf (out, ", \"offset\": %" PRIu64, f->offset);
-      else
-	fputs (", \"offset\": null", out);
-      fputs (", \"module\": ", out);
-      json_str (out, f->module);
-      fputs (", \"file\": ", out);
-      json_str (out, f->file);
-      if (f->file != NULL)
-	fprintf (out, ", \"line\": %d}", f->line);
-      else
-	fputs (", \"line\": null}", out);
-    }
-  putc (']', out);
-}
-
-/* See dmem.h.  */
-void
-dmem_text_frames (FILE *out, Dwfl *dwfl, const uint64_t *pcs, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    {
-      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
-      fprintf (out, "    #%zu ", i);
-      if (f->function != NULL)
-	fprintf (out, "%s+0x%" PRIx64, f->function, f->offset);
-      else
-	fprintf (out, "0x%" PRIx64, f->pc);
-      if (f->file != NULL)
-	fprintf (out, " (%s:%d)", f->file, f->line);
-      if (f->module != NULL)
-	fprintf (out, " [%s]", basename_of (f->module));
-      putc ('\n', out);
-    }
-}
-
-/* Write stack S as one flame-graph line (outermost frame first) of VALUE.  */
+/* Write stack S as one flame-graph line (outermost frame first) of VALUE,
+   under ROOT when not NULL.  */
 static void
-folded_line (FILE *out, Dwfl *dwfl, const struct dmem_heap *h, uint32_t s,
-	     const char *root, uint64_t value)
+folded_line (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
+	     uint32_t s, const char *root, uint64_t value)
 {
   size_t n;
   const uint64_t *pcs = dmem_stack_pcs (h, s, &n);
   if (root != NULL)
     fprintf (out, "%s%s", root, n ? ";" : "");
-  for (size_t i = n; i-- > 0;)
-    {
-      const struct dmem_frame *f = dmem_symbolize (dwfl, pcs[i]);
-      if (f->function != NULL)
-	fputs (f->function, out);
-      else
-	fprintf (out, "0x%" PRIx64, f->pc);
-      if (i)
-	putc (';', out);
-    }
+  dmem_folded_frames (out, t, pcs, n);
   if (n == 0 && root == NULL)
     fputs ("[unknown]", out);
   fprintf (out, " %" PRIu64 "\n", value);
@@ -283,6 +199,8 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 	      const struct dmem_options *o)
 {
   FILE *out = o->out;
+  if (o->limit >= 0 && (size_t) o->limit < ng)
+    ng = o->limit;
   for (size_t k = 0; k < ng; k++)
     {
       if (o->format == DMEM_JSON)
@@ -293,11 +211,11 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 		   g[k].bytes);
 	  group_threads (out, h, idx, &g[k], ", ");
 	  fputs ("], \"frames\": ", out);
-	  json_frames (out, t->dwfl, h, g[k].stack);
+	  json_frames (out, t, h, g[k].stack);
 	  putc ('}', out);
 	}
       else if (o->format == DMEM_FOLDED)
-	folded_line (out, t->dwfl, h, g[k].stack,
+	folded_line (out, t, h, g[k].stack,
 		     g[k].kind == KIND_LIVE ? NULL : kind_name (g[k].kind),
 		     g[k].bytes);
       else
@@ -307,7 +225,7 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 		   kind_text (g[k].kind));
 	  group_threads (out, h, idx, &g[k], ",");
 	  fputs (":\n", out);
-	  text_frames (out, t->dwfl, h, g[k].stack);
+	  text_frames (out, t, h, g[k].stack);
 	  putc ('\n', out);
 	}
     }
@@ -319,7 +237,10 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
 		  const struct dmem_options *o)
 {
   FILE *out = o->out;
-  for (size_t i = 0; i < h->nblocks; i++)
+  size_t n = h->nblocks;
+  if (o->limit >= 0 && (size_t) o->limit < n)
+    n = o->limit;
+  for (size_t i = 0; i < n; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
       if (o->format == DMEM_JSON)
@@ -328,16 +249,16 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
 		   "\", \"count\": 1, \"bytes\": %" PRIu64 ", \"threads\": [%"
 		   PRIu32 "], \"frames\": ", i ? "," : "", b->user, b->size,
 		   b->tid);
-	  json_frames (out, t->dwfl, h, b->stack);
+	  json_frames (out, t, h, b->stack);
 	  putc ('}', out);
 	}
       else if (o->format == DMEM_FOLDED)
-	folded_line (out, t->dwfl, h, b->stack, NULL, b->size);
+	folded_line (out, t, h, b->stack, NULL, b->size);
       else
 	{
 	  fprintf (out, "%" PRIu64 " bytes at 0x%" PRIx64 " (live) from "
 		   "thread %" PRIu32 ":\n", b->size, b->user, b->tid);
-	  text_frames (out, t->dwfl, h, b->stack);
+	  text_frames (out, t, h, b->stack);
 	  putc ('\n', out);
 	}
     }
@@ -369,7 +290,11 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
       free (idx);
     }
   if (o->format == DMEM_JSON)
-    fputs ("]}\n", out);
+    {
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
+    }
   else if (o->format == DMEM_TEXT)
     fprintf (out, "SUMMARY: %" PRIu64 " bytes live in %zu blocks\n", bytes,
 	     h->nblocks);
@@ -406,7 +331,11 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 	     bytes[DMEM_INDIRECT], n[DMEM_REACHABLE], bytes[DMEM_REACHABLE]);
   print_groups (t, h, g, ng, idx, o);
   if (o->format == DMEM_JSON)
-    fputs ("]}\n", out);
+    {
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
+    }
   else if (o->format == DMEM_TEXT)
     fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
 	     " blocks, %" PRIu64 " bytes indirectly leaked in %" PRIu64
@@ -573,10 +502,12 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
 		   ", \"size\": %" PRIu64 ", \"stack_hash\": \"0x%" PRIx64
 		   "\", \"frames\": ", i ? "," : "", f->seq, f->tid, f->size,
 		   f->stack_hash);
-	  dmem_json_frames (out, t->dwfl, f->pcs, pc_count (f->pcs));
+	  dmem_json_frames (out, t, f->pcs, pc_count (f->pcs));
 	  putc ('}', out);
 	}
-      fputs ("]}\n", out);
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
     }
   else
     {
@@ -607,7 +538,7 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
 	  fprintf (out, "failure %" PRIu64 ": %" PRIu64 " bytes in thread %"
 		   PRIu64 ", stack 0x%" PRIx64 ":\n", failed[i].seq,
 		   failed[i].size, failed[i].tid, failed[i].stack_hash);
-	  dmem_text_frames (out, t->dwfl, failed[i].pcs, pc_count (failed[i].pcs));
+	  dmem_text_frames (out, t, failed[i].pcs, pc_count (failed[i].pcs));
 	}
     }
   free (failed);
@@ -651,7 +582,7 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	    fprintf (out, "%d, \"frames\": ", p->shard);
 	  else
 	    fputs ("null, \"frames\": ", out);
-	  json_frames (out, t->dwfl, h, p->stack);
+	  json_frames (out, t, h, p->stack);
 	  putc ('}', out);
 	}
       fprintf (out, "],\n  \"caught_total\": %" PRIu64 ", \"caught\": [",
@@ -664,16 +595,18 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		   ", \"address\": \"0x%" PRIx64 "\", \"tid\": %" PRIu64
 		   ", \"alloc_frames\": ", i ? "," : "", e->seq,
 		   caught_kind (e->kind), e->block, e->size, e->address, e->tid);
-	  dmem_json_frames (out, t->dwfl, e->alloc_pcs, pc_count (e->alloc_pcs));
+	  dmem_json_frames (out, t, e->alloc_pcs, pc_count (e->alloc_pcs));
 	  fputs (", \"free_frames\": ", out);
-	  dmem_json_frames (out, t->dwfl, e->free_pcs, pc_count (e->free_pcs));
+	  dmem_json_frames (out, t, e->free_pcs, pc_count (e->free_pcs));
 	  fputs (", \"found_frames\": ", out);
-	  dmem_json_frames (out, t->dwfl, e->found_pcs, pc_count (e->found_pcs));
+	  dmem_json_frames (out, t, e->found_pcs, pc_count (e->found_pcs));
 	  putc ('}', out);
 	}
-      fputs ("]}\n", out);
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
       free (caught);
-      return 0;
+      return h->nproblems || total_caught ? DMEM_EXIT_FOUND : DMEM_EXIT_OK;
     }
   for (size_t i = 0; i < h->nproblems; i++)
     {
@@ -682,7 +615,7 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	fprintf (out, "shard %d: ", p->shard);
       fprintf (out, "%s at 0x%" PRIx64 "%s\n", p->kind, p->address,
 	       p->stack != UINT32_MAX ? ", block allocated at:" : "");
-      text_frames (out, t->dwfl, h, p->stack);
+      text_frames (out, t, h, p->stack);
     }
   fprintf (out, "%s: %zu blocks checked, %zu problems in the lists and "
 	   "guards\n", h->nproblems || total_caught ? "FAILED" : "OK", h->nblocks,
@@ -703,9 +636,9 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 	if (pc_count (stacks[k]) > 0)
 	  {
 	    fprintf (out, "  %s\n", what[k]);
-	    dmem_text_frames (out, t->dwfl, stacks[k], pc_count (stacks[k]));
+	    dmem_text_frames (out, t, stacks[k], pc_count (stacks[k]));
 	  }
     }
   free (caught);
-  return 0;
+  return h->nproblems || total_caught ? DMEM_EXIT_FOUND : DMEM_EXIT_OK;
 }

@@ -4,23 +4,43 @@
 #include <string.h>
 #include "dmem.h"
 
-static struct dmem_frame **cache;   /* open addressing on pc */
+/* One PC's frames, as dmem_symbolize returns them.  */
+struct entry
+{
+  uint64_t pc;
+  size_t nframes;
+  struct dmem_frame *frames;
+};
 
-/* The preload thread and the modules it loads.  */
-static pthread_t preloader;
-static int preloading;
-static Dwfl_Module **preload_mods;
-static size_t preload_nmods;
+struct dmem_symbols
+{
+  struct entry **cache;      /* open addressing on pc */
+  size_t mask, count;
+  pthread_t preloader;       /* loads modules' debug info meanwhile */
+  int preloading;
+  Dwfl_Module **mods;        /* the modules it loads */
+  size_t nmods;
+};
+
+/* T's symbol state, made on first use.  */
+static struct dmem_symbols *
+symbols_of (struct dmem_target *t)
+{
+  if (t->symbols == NULL)
+    t->symbols = dmem_xcalloc (1, sizeof *t->symbols);
+  return t->symbols;
+}
 
 /* Thread body: load each module's symbol table and DWARF.  */
 static void *
-preload_modules (void *arg __attribute__ ((unused)))
+preload_modules (void *arg)
 {
-  for (size_t i = 0; i < preload_nmods; i++)
+  struct dmem_symbols *s = arg;
+  for (size_t i = 0; i < s->nmods; i++)
     {
       Dwarf_Addr bias;
-      dwfl_module_getsymtab (preload_mods[i]);
-      dwfl_module_getdwarf (preload_mods[i], &bias);
+      dwfl_module_getsymtab (s->mods[i]);
+      dwfl_module_getdwarf (s->mods[i], &bias);
     }
   return NULL;
 }
@@ -28,58 +48,66 @@ preload_modules (void *arg __attribute__ ((unused)))
 /* See dmem.h.  The modules are found here, on the calling thread; the
    thread then only touches those modules.  */
 void
-dmem_symbols_preload (Dwfl *dwfl, const uint64_t *pcs, size_t n)
+dmem_symbols_preload (struct dmem_target *t, const uint64_t *pcs, size_t n)
 {
+  struct dmem_symbols *s = symbols_of (t);
+  dmem_symbols_wait (t);
   Dwarf_Addr lo = 0, hi = 0;
   for (size_t i = 0; i < n; i++)
     {
       if (pcs[i] == 0 || (lo <= pcs[i] && pcs[i] < hi))
 	continue;
-      Dwfl_Module *mod = dwfl_addrmodule (dwfl, pcs[i]);
+      Dwfl_Module *mod = dwfl_addrmodule (t->dwfl, pcs[i]);
       if (mod == NULL)
 	continue;
       dwfl_module_info (mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
       size_t k = 0;
-      while (k < preload_nmods && preload_mods[k] != mod)
+      while (k < s->nmods && s->mods[k] != mod)
 	k++;
-      if (k == preload_nmods)
+      if (k == s->nmods)
 	{
-	  preload_mods = dmem_xrealloc (preload_mods, preload_nmods + 1,
-					sizeof *preload_mods);
-	  preload_mods[preload_nmods++] = mod;
+	  s->mods = dmem_xrealloc (s->mods, s->nmods + 1, sizeof *s->mods);
+	  s->mods[s->nmods++] = mod;
 	}
     }
-  if (preload_nmods > 0
-      && pthread_create (&preloader, NULL, preload_modules, NULL) == 0)
-    preloading = 1;
+  if (s->nmods > 0
+      && pthread_create (&s->preloader, NULL, preload_modules, s) == 0)
+    s->preloading = 1;
 }
 
 /* See dmem.h.  */
 void
-dmem_symbols_wait (void)
+dmem_symbols_wait (struct dmem_target *t)
 {
-  if (preloading)
-    pthread_join (preloader, NULL);
-  preloading = 0;
-  free (preload_mods);
-  preload_mods = NULL;
-  preload_nmods = 0;
+  struct dmem_symbols *s = t->symbols;
+  if (s == NULL)
+    return;
+  if (s->preloading)
+    pthread_join (s->preloader, NULL);
+  s->preloading = 0;
+  free (s->mods);
+  s->mods = NULL;
+  s->nmods = 0;
 }
-static size_t cache_mask, cache_count;
 
-/* Look PC up in the target's modules: function+offset at PC, file:line at
-   PC-1 (a return address points after its call).  */
-static struct dmem_frame *
-lookup (Dwfl *dwfl, uint64_t pc)
+/* Look return address PC up in T's modules: the function and the line of
+   PC - 1, the call instruction (PC may already be the next function's
+   first byte after a call that does not return).  */
+static struct entry *
+lookup (struct dmem_target *t, uint64_t pc)
 {
+  struct entry *e = dmem_xcalloc (1, sizeof *e);
   struct dmem_frame *f = dmem_xcalloc (1, sizeof *f);
+  e->pc = pc;
+  e->frames = f;
+  e->nframes = 1;
   f->pc = pc;
-  Dwfl_Module *mod = dwfl_addrmodule (dwfl, pc);
+  Dwfl_Module *mod = t->dwfl ? dwfl_addrmodule (t->dwfl, pc - 1) : NULL;
   if (mod == NULL)
-    return f;
+    return e;
   GElf_Off offset;
   GElf_Sym sym;
-  const char *name = dwfl_module_addrinfo (mod, pc, &offset, &sym, NULL,
+  const char *name = dwfl_module_addrinfo (mod, pc - 1, &offset, &sym, NULL,
 					   NULL, NULL);
   /* A module found in the core's memory is named by its soname; the file
      it was matched with gives its path.  */
@@ -90,8 +118,8 @@ lookup (Dwfl *dwfl, uint64_t pc)
     f->module = mainfile;
   if (name != NULL)
     {
-      f->function = name;
-      f->offset = offset;
+      f->function = f->symbol = name;
+      f->offset = offset + 1;
     }
   Dwfl_Line *line = dwfl_module_getsrc (mod, pc - 1);
   int lineno = 0;
@@ -102,46 +130,60 @@ lookup (Dwfl *dwfl, uint64_t pc)
       f->file = file;
       f->line = lineno;
     }
-  return f;
+  return e;
 }
 
 /* See dmem.h: open addressing on PC, grown at half full.  */
-const struct dmem_frame *
-dmem_symbolize (Dwfl *dwfl, uint64_t pc)
+size_t
+dmem_symbolize (struct dmem_target *t, uint64_t pc,
+		const struct dmem_frame **frames)
 {
-  dmem_symbols_wait ();
-  if (2 * (cache_count + 1) > cache_mask + 1)
+  struct dmem_symbols *s = symbols_of (t);
+  dmem_symbols_wait (t);
+  if (2 * (s->count + 1) > s->mask + 1)
     {
-      size_t old_size = cache == NULL ? 0 : cache_mask + 1;
-      struct dmem_frame **old = cache;
-      cache_mask = (old_size ? 2 * old_size : 256) - 1;
-      cache = dmem_xcalloc (cache_mask + 1, sizeof *cache);
+      size_t old_size = s->cache == NULL ? 0 : s->mask + 1;
+      struct entry **old = s->cache;
+      s->mask = (old_size ? 2 * old_size : 256) - 1;
+      s->cache = dmem_xcalloc (s->mask + 1, sizeof *s->cache);
       for (size_t i = 0; i < old_size; i++)
 	if (old[i] != NULL)
 	  {
-	    size_t j = (old[i]->pc * 0x9e3779b97f4a7c15ULL >> 20) & cache_mask;
-	    while (cache[j] != NULL)
-	      j = (j + 1) & cache_mask;
-	    cache[j] = old[i];
+	    size_t j = (old[i]->pc * 0x9e3779b97f4a7c15ULL >> 20) & s->mask;
+	    while (s->cache[j] != NULL)
+	      j = (j + 1) & s->mask;
+	    s->cache[j] = old[i];
 	  }
       free (old);
     }
-  size_t j = (pc * 0x9e3779b97f4a7c15ULL >> 20) & cache_mask;
-  for (; cache[j] != NULL; j = (j + 1) & cache_mask)
-    if (cache[j]->pc == pc)
-      return cache[j];
-  cache[j] = lookup (dwfl, pc);
-  cache_count++;
-  return cache[j];
+  size_t j = (pc * 0x9e3779b97f4a7c15ULL >> 20) & s->mask;
+  for (; s->cache[j] != NULL; j = (j + 1) & s->mask)
+    if (s->cache[j]->pc == pc)
+      break;
+  if (s->cache[j] == NULL)
+    {
+      s->cache[j] = lookup (t, pc);
+      s->count++;
+    }
+  *frames = s->cache[j]->frames;
+  return s->cache[j]->nframes;
 }
 
-/* Forget every cached frame.  */
+/* See dmem.h: forget every cached frame.  */
 void
-dmem_symbols_free (void)
+dmem_symbols_free (struct dmem_target *t)
 {
-  for (size_t i = 0; cache != NULL && i <= cache_mask; i++)
-    free (cache[i]);
-  free (cache);
-  cache = NULL;
-  cache_mask = cache_count = 0;
+  struct dmem_symbols *s = t->symbols;
+  if (s == NULL)
+    return;
+  dmem_symbols_wait (t);
+  for (size_t i = 0; s->cache != NULL && i <= s->mask; i++)
+    if (s->cache[i] != NULL)
+      {
+	free (s->cache[i]->frames);
+	free (s->cache[i]);
+      }
+  free (s->cache);
+  free (s);
+  t->symbols = NULL;
 }

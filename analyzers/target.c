@@ -20,9 +20,10 @@
 /* Live-process regions are read in chunks of this size.  */
 #define READ_CHUNK (1 << 20)
 
-static const char *sysroot_dir;
-static char *debuginfo_path;
-static int live_process;
+/* The target being opened on this thread: libdwfl calls find_elf while
+   the core's modules are reported, before each module's userdata names
+   its target.  */
+static __thread struct dmem_target *opening;
 
 /* find_elf for cores and processes: with --sysroot, a module's path is first
    looked up under the sysroot; otherwise libdwfl's usual lookups.  */
@@ -30,10 +31,11 @@ static int
 find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
 	  Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-  if (sysroot_dir != NULL && modname != NULL && modname[0] == '/')
+  struct dmem_target *t = *userdata != NULL ? *userdata : opening;
+  if (t != NULL && t->sysroot != NULL && modname != NULL && modname[0] == '/')
     {
       char *path;
-      if (asprintf (&path, "%s%s", sysroot_dir, modname) >= 0)
+      if (asprintf (&path, "%s%s", t->sysroot, modname) >= 0)
 	{
 	  int fd = open (path, O_RDONLY);
 	  if (fd >= 0)
@@ -48,33 +50,80 @@ find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
 				   file_name, elfp);
   /* A core's module named by an absolute path: the file there (a live
      process's modules, vdso included, are all found this way).  */
+  int live = t != NULL && (t->pid != 0 || t->source != NULL);
   if (fd < 0 && *elfp == NULL && modname != NULL
-      && (live_process || modname[0] == '/'))
+      && (live || modname[0] == '/'))
     fd = dwfl_linux_proc_find_elf (mod, userdata, modname, base,
 				   file_name, elfp);
   return fd;
 }
 
-static const Dwfl_Callbacks callbacks =
+/* Start T's Dwfl session, honouring SYSROOT and DEBUG_DIRS (a colon-
+   separated list, as gdb's debug-file-directory; either may be NULL).  */
+static int
+begin_dwfl (struct dmem_target *t, const char *sysroot,
+	    const char *debug_dirs)
 {
-  .find_elf = find_elf,
-  .find_debuginfo = dwfl_standard_find_debuginfo,
-  .debuginfo_path = &debuginfo_path,
-};
+  if (sysroot != NULL && *sysroot)
+    {
+      /* Relative to where dmem was started, whatever libdwfl's cwd.  */
+      t->sysroot = realpath (sysroot, NULL);
+      if (t->sysroot == NULL)
+	return dmem_fail (t, "--sysroot %s: %s", sysroot, strerror (errno));
+    }
+  if (t->sysroot != NULL || (debug_dirs != NULL && *debug_dirs))
+    {
+      /* libdwfl's default first (beside the file, .debug), then the
+	 given directories, then the sysroot's.  */
+      if (asprintf (&t->debuginfo_path, ":.debug:%s%s%s%s",
+		    debug_dirs && *debug_dirs ? debug_dirs : "/usr/lib/debug",
+		    t->sysroot ? ":" : "", t->sysroot ? t->sysroot : "",
+		    t->sysroot ? "/usr/lib/debug" : "") < 0)
+	t->debuginfo_path = NULL;
+    }
+  t->callbacks = (Dwfl_Callbacks) {
+    .find_elf = find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &t->debuginfo_path,
+  };
+  t->dwfl = dwfl_begin (&t->callbacks);
+  if (t->dwfl == NULL)
+    return dmem_fail (t, "cannot start libdwfl: %s", dwfl_errmsg (-1));
+  opening = t;
+  dwfl_report_begin (t->dwfl);
+  return 0;
+}
 
-/* Start a Dwfl session honouring SYSROOT (may be NULL).  */
-static Dwfl *
-begin_dwfl (const char *sysroot)
+/* dwfl_getmodules callback: MOD's find_elf will know its target.  */
+static int
+own_module (Dwfl_Module *mod __attribute__ ((unused)), void **userdata,
+	    const char *name __attribute__ ((unused)),
+	    Dwarf_Addr start __attribute__ ((unused)), void *arg)
 {
-  sysroot_dir = sysroot;
-  if (sysroot != NULL && debuginfo_path == NULL
-      && asprintf (&debuginfo_path, ":.debug:/usr/lib/debug:%s/usr/lib/debug",
-		   sysroot) < 0)
-    debuginfo_path = NULL;
-  Dwfl *dwfl = dwfl_begin (&callbacks);
-  if (dwfl == NULL)
-    dmem_fail ("cannot start libdwfl: %s", dwfl_errmsg (-1));
-  return dwfl;
+  *userdata = arg;
+  return DWARF_CB_OK;
+}
+
+/* End the reporting begun by begin_dwfl.  Returns 0 or -1 after
+   dmem_fail naming WHAT.  */
+static int
+end_dwfl (struct dmem_target *t, const char *what)
+{
+  opening = NULL;
+  if (dwfl_report_end (t->dwfl, NULL, NULL) != 0)
+    return dmem_fail (t, "%s: %s", what, dwfl_errmsg (-1));
+  dwfl_getmodules (t->dwfl, own_module, t, 0);
+  return 0;
+}
+
+/* See dmem.h.  */
+void
+dmem_target_init (struct dmem_target *t, FILE *err)
+{
+  memset (t, 0, sizeof *t);
+  t->fd = -1;
+  t->err = err;
+  t->progress = isatty (STDERR_FILENO);
 }
 
 /* qsort order of regions: by start address.  */
@@ -85,9 +134,41 @@ region_cmp (const void *a, const void *b)
   return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* Read the NT_PRSTATUS notes of PT_NOTE segment PHDR into t->threads.  */
+/* Mark the regions that NT_FILE note DESC (SIZE bytes) names as mappings
+   of files: the others are anonymous memory.  */
 static void
-read_threads (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
+mark_file_mappings (struct dmem_target *t, const unsigned char *desc,
+		    size_t size)
+{
+  uint64_t count;
+  if (size < 16)
+    return;
+  memcpy (&count, desc, 8);
+  if (count > (size - 16) / 24)
+    return;
+  for (uint64_t i = 0; i < count; i++)
+    {
+      uint64_t range[2];
+      memcpy (range, desc + 16 + 24 * i, 16);
+      for (size_t k = dmem_region_after (t, range[0]); k-- > 0;)
+	{
+	  struct dmem_region *r = &t->regions[k];
+	  if (r->end <= range[0])
+	    break;
+	  if (r->start < range[1])
+	    r->file_backed = 1;
+	}
+      /* Regions that start inside the range.  */
+      for (size_t k = dmem_region_after (t, range[0]);
+	   k < t->nregions && t->regions[k].start < range[1]; k++)
+	t->regions[k].file_backed = 1;
+    }
+}
+
+/* Read the NT_PRSTATUS notes of PT_NOTE segment PHDR into t->threads and
+   mark file mappings from its NT_FILE note (regions must be sorted).  */
+static void
+read_notes (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
 {
   Elf_Data *data = elf_getdata_rawchunk (elf, phdr->p_offset,
 					 phdr->p_filesz, ELF_T_NHDR);
@@ -99,6 +180,10 @@ read_threads (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
 	 && (offset = gelf_getnote (data, offset, &nhdr, &name_offset,
 				    &desc_offset)) > 0)
     {
+      if (nhdr.n_type == NT_FILE && nhdr.n_namesz == 5
+	  && memcmp ((char *) data->d_buf + name_offset, "CORE", 5) == 0)
+	mark_file_mappings (t, (unsigned char *) data->d_buf + desc_offset,
+			    nhdr.n_descsz);
       if (nhdr.n_type != NT_PRSTATUS || nhdr.n_namesz != 5
 	  || memcmp ((char *) data->d_buf + name_offset, "CORE", 5) != 0
 	  || nhdr.n_descsz < PRSTATUS_REGS + DMEM_NREGS * 8)
@@ -117,49 +202,46 @@ read_threads (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
 /* See dmem.h: open a core file with libelf and libdwfl.  */
 int
 dmem_target_open_core (struct dmem_target *t, const char *path,
-		       const char *executable, const char *sysroot)
+		       const char *executable, const char *sysroot,
+		       const char *debug_dirs)
 {
-  memset (t, 0, sizeof *t);
-  t->fd = -1;
   elf_version (EV_CURRENT);
   t->fd = open (path, O_RDONLY);
   if (t->fd < 0)
-    return dmem_fail ("cannot open %s: %s", path, strerror (errno));
+    return dmem_fail (t, "cannot open %s: %s", path, strerror (errno));
   struct stat st;
   if (fstat (t->fd, &st) != 0 || !S_ISREG (st.st_mode))
-    return dmem_fail ("%s: not a regular file", path);
+    return dmem_fail (t, "%s: not a regular file", path);
   Elf *elf = elf_begin (t->fd, ELF_C_READ_MMAP, NULL);
   if (elf == NULL || elf_kind (elf) != ELF_K_ELF)
     {
       elf_end (elf);
-      return dmem_fail ("%s: not an ELF file", path);
+      return dmem_fail (t, "%s: not an ELF file", path);
     }
   t->map = elf;
   GElf_Ehdr ehdr;
   if (gelf_getehdr (elf, &ehdr) == NULL)
-    return dmem_fail ("%s: bad ELF header: %s", path, elf_errmsg (-1));
+    return dmem_fail (t, "%s: bad ELF header: %s", path, elf_errmsg (-1));
   if (ehdr.e_type != ET_CORE)
-    return dmem_fail ("%s: not a core file", path);
+    return dmem_fail (t, "%s: not a core file", path);
   if (gelf_getclass (elf) != ELFCLASS64 || ehdr.e_machine != EM_X86_64)
-    return dmem_fail ("%s: not an x86-64 core", path);
+    return dmem_fail (t, "%s: not an x86-64 core", path);
   size_t size;
   const unsigned char *raw = (const unsigned char *) elf_rawfile (elf, &size);
   size_t nphdr;
   if (raw == NULL || elf_getphdrnum (elf, &nphdr) != 0)
-    return dmem_fail ("%s: cannot read program headers: %s", path,
+    return dmem_fail (t, "%s: cannot read program headers: %s", path,
 		      elf_errmsg (-1));
   t->map_size = size;
   for (size_t i = 0; i < nphdr; i++)
     {
       GElf_Phdr phdr;
       if (gelf_getphdr (elf, i, &phdr) == NULL)
-	return dmem_fail ("%s: truncated program headers", path);
+	return dmem_fail (t, "%s: truncated program headers", path);
       if (phdr.p_filesz > size || phdr.p_offset > size - phdr.p_filesz)
-	return dmem_fail ("%s: truncated core (segment %zu needs bytes up to "
+	return dmem_fail (t, "%s: truncated core (segment %zu needs bytes up to "
 			  "%" PRIu64 ", the file has %zu)", path, i,
 			  (uint64_t) phdr.p_offset + phdr.p_filesz, size);
-      if (phdr.p_type == PT_NOTE)
-	read_threads (t, elf, &phdr);
       if (phdr.p_type != PT_LOAD || phdr.p_memsz == 0
 	  || phdr.p_vaddr + phdr.p_memsz < phdr.p_vaddr)
 	continue;
@@ -176,19 +258,24 @@ dmem_target_open_core (struct dmem_target *t, const char *path,
       r->loaded = 1;
     }
   if (t->nregions == 0)
-    return dmem_fail ("%s: the core holds no memory segments", path);
+    return dmem_fail (t, "%s: the core holds no memory segments", path);
   qsort (t->regions, t->nregions, sizeof *t->regions, region_cmp);
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) != NULL && phdr.p_type == PT_NOTE)
+	read_notes (t, elf, &phdr);
+    }
 
-  t->dwfl = begin_dwfl (sysroot);
-  if (t->dwfl == NULL)
+  if (begin_dwfl (t, sysroot, debug_dirs) != 0)
     return -1;
-  dwfl_report_begin (t->dwfl);
   if (dwfl_core_file_report (t->dwfl, elf, executable) < 0)
-    return dmem_fail ("%s: cannot find the core's modules: %s", path,
-		      dwfl_errmsg (-1));
-  if (dwfl_report_end (t->dwfl, NULL, NULL) != 0)
-    return dmem_fail ("%s: %s", path, dwfl_errmsg (-1));
-  return 0;
+    {
+      opening = NULL;
+      return dmem_fail (t, "%s: cannot find the core's modules: %s", path,
+			dwfl_errmsg (-1));
+    }
+  return end_dwfl (t, path);
 }
 
 /* Seize thread TID of t->pid and wait until it is stopped.  Returns 0 (also
@@ -200,7 +287,7 @@ attach_thread (struct dmem_target *t, pid_t tid)
     {
       if (errno == ESRCH)
 	return 0;
-      return dmem_fail ("cannot attach to thread %d: %s", (int) tid,
+      return dmem_fail (t, "cannot attach to thread %d: %s", (int) tid,
 			strerror (errno));
     }
   t->attached = dmem_xrealloc (t->attached, t->nattached + 1,
@@ -212,7 +299,7 @@ attach_thread (struct dmem_target *t, pid_t tid)
   while ((r = waitpid (tid, &status, __WALL)) < 0 && errno == EINTR)
     ;
   if (r < 0)
-    return dmem_fail ("cannot stop thread %d: %s", (int) tid,
+    return dmem_fail (t, "cannot stop thread %d: %s", (int) tid,
 		      strerror (errno));
   if (!WIFSTOPPED (status))
     t->nattached--;  /* it exited meanwhile */
@@ -220,7 +307,7 @@ attach_thread (struct dmem_target *t, pid_t tid)
     {
       struct user_regs_struct regs;
       if (ptrace (PTRACE_GETREGS, tid, 0, &regs) != 0)
-	return dmem_fail ("cannot read registers of thread %d: %s", (int) tid,
+	return dmem_fail (t, "cannot read registers of thread %d: %s", (int) tid,
 			  strerror (errno));
       _Static_assert (sizeof regs == DMEM_NREGS * 8, "user_regs_struct");
       t->threads = dmem_xrealloc (t->threads, t->nthreads + 1,
@@ -243,7 +330,7 @@ attach_all (struct dmem_target *t)
       added = 0;
       DIR *dir = opendir (path);
       if (dir == NULL)
-	return dmem_fail ("no process %d: %s", (int) t->pid, strerror (errno));
+	return dmem_fail (t, "no process %d: %s", (int) t->pid, strerror (errno));
       struct dirent *de;
       while ((de = readdir (dir)) != NULL)
 	{
@@ -267,7 +354,7 @@ attach_all (struct dmem_target *t)
       closedir (dir);
     }
   if (t->nthreads == 0)
-    return dmem_fail ("process %d has no threads left", (int) t->pid);
+    return dmem_fail (t, "process %d has no threads left", (int) t->pid);
   return 0;
 }
 
@@ -288,7 +375,7 @@ read_maps (struct dmem_target *t)
   snprintf (path, sizeof path, "/proc/%d/maps", (int) t->pid);
   FILE *f = fopen (path, "r");
   if (f == NULL)
-    return dmem_fail ("cannot read %s: %s", path, strerror (errno));
+    return dmem_fail (t, "cannot read %s: %s", path, strerror (errno));
   char line[4096];
   while (fgets (line, sizeof line, f) != NULL)
     {
@@ -313,23 +400,40 @@ read_maps (struct dmem_target *t)
   return 0;
 }
 
+/* Report the modules of live process PID to a new Dwfl.  Returns 0 or -1
+   after dmem_fail.  */
+static int
+report_process (struct dmem_target *t, pid_t pid, const char *sysroot,
+		const char *debug_dirs)
+{
+  if (begin_dwfl (t, sysroot, debug_dirs) != 0)
+    return -1;
+  int err = dwfl_linux_proc_report (t->dwfl, pid);
+  if (err != 0)
+    {
+      opening = NULL;
+      return dmem_fail (t, "cannot list the modules of process %d: %s",
+			(int) pid, err > 0 ? strerror (err) : dwfl_errmsg (-1));
+    }
+  char what[64];
+  snprintf (what, sizeof what, "process %d", (int) pid);
+  return end_dwfl (t, what);
+}
+
 /* See dmem.h: stop, snapshot and detach a live process.  */
 int
-dmem_target_open_pid (struct dmem_target *t, pid_t pid,
-		      const char *executable, const char *sysroot)
+dmem_target_open_pid (struct dmem_target *t, pid_t pid, const char *sysroot,
+		      const char *debug_dirs)
 {
-  memset (t, 0, sizeof *t);
-  t->fd = -1;
   t->pid = pid;
   elf_version (EV_CURRENT);
   char path[64];
   snprintf (path, sizeof path, "/proc/%d/mem", (int) pid);
-  live_process = 1;
   if (attach_all (t) != 0)
     return -1;
   t->fd = open (path, O_RDONLY);
   if (t->fd < 0)
-    return dmem_fail ("cannot open %s: %s", path, strerror (errno));
+    return dmem_fail (t, "cannot open %s: %s", path, strerror (errno));
   if (read_maps (t) != 0)
     return -1;
   /* Snapshot what can hold blocks or roots (writable or anonymous memory)
@@ -339,20 +443,30 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid,
     if (t->regions[i].writable || !t->regions[i].file_backed)
       dmem_region_load (t, &t->regions[i]);
   detach_all (t);
-  t->dwfl = begin_dwfl (sysroot);
-  if (t->dwfl == NULL)
+  return report_process (t, pid, sysroot, debug_dirs);
+}
+
+/* See dmem.h: maps and modules from /proc, bytes and registers from the
+   debugger.  */
+int
+dmem_target_open_source (struct dmem_target *t,
+			 const struct dmem_source *source,
+			 const char *sysroot, const char *debug_dirs)
+{
+  elf_version (EV_CURRENT);
+  t->source = source;
+  if (source->nthreads == 0)
+    return dmem_fail (t, "the process has no threads");
+  t->threads = dmem_xcalloc (source->nthreads, sizeof *t->threads);
+  memcpy (t->threads, source->threads, source->nthreads * sizeof *t->threads);
+  t->nthreads = source->nthreads;
+  t->pid = source->pid;
+  if (read_maps (t) != 0)
     return -1;
-  dwfl_report_begin (t->dwfl);
-  int err = dwfl_linux_proc_report (t->dwfl, pid);
-  if (err != 0)
-    return dmem_fail ("cannot list the modules of process %d: %s", (int) pid,
-		      err > 0 ? strerror (err) : dwfl_errmsg (-1));
-  if (executable != NULL)
-    dmem_warn ("-e is ignored for a live process: /proc/%d/exe is used",
-	       (int) pid);
-  if (dwfl_report_end (t->dwfl, NULL, NULL) != 0)
-    return dmem_fail ("process %d: %s", (int) pid, dwfl_errmsg (-1));
-  return 0;
+  for (size_t i = 0; i < t->nregions; i++)
+    if (t->regions[i].writable || !t->regions[i].file_backed)
+      dmem_region_load (t, &t->regions[i]);
+  return report_process (t, source->pid, sysroot, debug_dirs);
 }
 
 /* dwfl_getmodules callback: append MOD's writable PT_LOAD segments.  */
@@ -396,7 +510,7 @@ dmem_target_segments (struct dmem_target *t)
 void
 dmem_target_close (struct dmem_target *t)
 {
-  dmem_symbols_wait ();
+  dmem_symbols_free (t);
   detach_all (t);
   if (t->dwfl != NULL)
     dwfl_end (t->dwfl);
@@ -410,8 +524,12 @@ dmem_target_close (struct dmem_target *t)
     elf_end (t->map);
   if (t->fd >= 0)
     close (t->fd);
-  memset (t, 0, sizeof *t);
-  t->fd = -1;
+  for (size_t i = 0; i < t->nwarnings; i++)
+    free (t->warnings[i]);
+  free (t->warnings);
+  free (t->sysroot);
+  free (t->debuginfo_path);
+  dmem_target_init (t, t->err);
 }
 
 /* See dmem.h: binary search on the sorted regions.  */
@@ -454,7 +572,7 @@ dmem_region_load (struct dmem_target *t, struct dmem_region *r)
   if (r->loaded)
     return;
   r->loaded = 1;
-  if (!r->readable || t->pid == 0)
+  if (!r->readable || (t->pid == 0 && t->source == NULL))
     return;
   uint64_t size = r->end - r->start;
   r->owned = malloc (size);
@@ -463,8 +581,10 @@ dmem_region_load (struct dmem_target *t, struct dmem_region *r)
   while (r->avail < size)
     {
       size_t n = size - r->avail < READ_CHUNK ? size - r->avail : READ_CHUNK;
-      ssize_t got = pread (t->fd, r->owned + r->avail, n,
-			   (off_t) (r->start + r->avail));
+      ssize_t got = t->source != NULL
+	? (ssize_t) t->source->read (t->source->arg, r->start + r->avail,
+				     r->owned + r->avail, n)
+	: pread (t->fd, r->owned + r->avail, n, (off_t) (r->start + r->avail));
       if (got <= 0)
 	break;
       r->avail += got;
@@ -478,7 +598,7 @@ dmem_region_load (struct dmem_target *t, struct dmem_region *r)
 static size_t
 read_module_file (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
 {
-  dmem_symbols_wait ();   /* libdwfl is used by one thread at a time */
+  dmem_symbols_wait (t);   /* libdwfl is used by one thread at a time */
   Dwfl_Module *mod = dwfl_addrmodule (t->dwfl, addr);
   if (mod == NULL)
     return 0;

@@ -2,38 +2,58 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "dmem.h"
 
-static char failure[1024];
-
-/* See dmem.h: keep the message for main to print.  */
+/* See dmem.h: keep the message in T for the front end to print.  */
 int
-dmem_fail (const char *fmt, ...)
+dmem_fail (struct dmem_target *t, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (failure, sizeof failure, fmt, ap);
+  vsnprintf (t->error, sizeof t->error, fmt, ap);
   va_end (ap);
   return -1;
 }
 
-/* The last dmem_fail message.  */
+/* See dmem.h.  */
 const char *
-dmem_failure (void)
+dmem_failure (const struct dmem_target *t)
 {
-  return failure[0] ? failure : "cannot analyse the target";
+  return t->error[0] ? t->error : "cannot analyse the target";
+}
+
+/* See dmem.h: each distinct warning once.  */
+void
+dmem_warn (struct dmem_target *t, const char *fmt, ...)
+{
+  va_list ap;
+  char *line;
+  va_start (ap, fmt);
+  int n = vasprintf (&line, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    return;
+  for (size_t i = 0; i < t->nwarnings; i++)
+    if (strcmp (t->warnings[i], line) == 0)
+      {
+	free (line);
+	return;
+      }
+  t->warnings = dmem_xrealloc (t->warnings, t->nwarnings + 1,
+			       sizeof *t->warnings);
+  t->warnings[t->nwarnings++] = line;
+  fprintf (t->err ? t->err : stderr, "dmem: warning: %s\n", line);
 }
 
 /* See dmem.h.  */
-void
-dmem_warn (const char *fmt, ...)
+int
+dmem_usage_error (const char *fmt, const char *arg)
 {
-  va_list ap;
-  va_start (ap, fmt);
-  fputs ("dmem: warning: ", stderr);
-  vfprintf (stderr, fmt, ap);
-  putc ('\n', stderr);
-  va_end (ap);
+  fputs ("dmem: ", stderr);
+  fprintf (stderr, fmt, arg);
+  fputs ("\nTry 'dmem --help'.\n", stderr);
+  return DMEM_EXIT_USAGE;
 }
 
 /* Give up with exit status 2: the input needs more memory than there is.  */

@@ -297,6 +297,9 @@ untrack (struct dmem_block *b)
   s->bytes -= b->size;
   s->frees++;
   dmem__unlock (&s->lock);
+  /* Stale links would lie in the uninitialised tail of a later block and
+     keep real leaks "reachable".  */
+  b->next = b->prev = NULL;
   b->magic = magic_of (b, DMEM_FREED_MAGIC);
   count (-(int64_t) b->size, -1);
 }

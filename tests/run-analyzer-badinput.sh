@@ -61,13 +61,16 @@ state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$sleeper/status")
 expect_eq "state of the process after dmem" S "$state"
 kill "$sleeper"
 
-# Damaged blocks: verify names the problem; other reports go on (exit 0).
+# Damaged blocks: verify names the problem and exits 1; other reports go on
+# (exit 0).
 "$DMEM" stacks --all --format=json kernel.core >all.json || fail "stacks --all"
 for kind in magic next-self next-wild guard; do
   "$SYSTEM_PYTHON" "$top_srcdir/tests/analyzer-mutate.py" corrupt \
     kernel.core all.json "$kind.core" "$kind" 2048 || fail "cannot damage $kind"
+  status=0
   timeout 60 "$DMEM" verify --format=json "$kind.core" >verify.json 2>verify.err \
-    || fail "verify of $kind.core exited $?"
+    || status=$?
+  expect_eq "exit status of verify on $kind.core" 1 "$status"
   [ $kind = guard ] || grep -q 'shard [0-9]*: ' verify.err \
     || fail "no warning for $kind: $(cat verify.err)"
   "$SYSTEM_PYTHON" - verify.json "$kind" <<'PY' || fail "verify of $kind.core"

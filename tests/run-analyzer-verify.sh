@@ -8,8 +8,9 @@
 
 build analyzer-doublefree
 kernel_core kernel.core ./analyzer-doublefree
-"$DMEM" verify --format=json kernel.core >verify.json 2>verify.err \
-  || fail "dmem verify exited $?: $(cat verify.err)"
+status=0
+"$DMEM" verify --format=json kernel.core >verify.json 2>verify.err || status=$?
+expect_eq "exit status of verify on a double free (found)" 1 "$status"
 "$SYSTEM_PYTHON" - verify.json <<'PY' || fail "verify report"
 import json, sys
 v = json.load(open(sys.argv[1]))
@@ -23,6 +24,8 @@ assert found["function"] == "main", e
 assert found["file"].endswith("analyzer-doublefree.c"), found
 assert found["line"] > e["alloc_frames"][0]["line"], e
 PY
-"$DMEM" verify kernel.core >verify.txt || fail "dmem verify (text)"
+status=0
+"$DMEM" verify kernel.core >verify.txt || status=$?
+expect_eq "exit status of verify (text)" 1 "$status"
 grep -q '^double-free of the 40-byte block at 0x' verify.txt \
   || fail "text report: $(cat verify.txt)"

@@ -1,0 +1,517 @@
+/* The engine's API over targets, heaps and reports: one parser of the report words, one runner.  */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "dmem.h"
+#include "engine.h"
+
+struct dmem_engine
+{
+  struct dmem_target t;
+  struct dmem_heap h;
+  int opened, loaded;
+  pid_t pid;                  /* open_pid: read again if caught mid-update */
+  char *sysroot, *debug_dirs; /* for reading a live process again */
+  FILE *out, *err;            /* the caller's streams, or NULL: buffers */
+  char *out_buf, *err_buf;    /* the last command's, with buffers */
+  size_t out_len, err_len;
+  char error[1024];
+};
+
+typedef int report_fn (struct dmem_target *, struct dmem_heap *,
+		       const struct dmem_options *);
+
+/* The report subcommands: name, function, help text.  */
+static const struct command
+{
+  const char *name;
+  report_fn *report;
+  int groups;                 /* takes --limit (and --all for stacks) */
+  const char *help;
+} commands[] = {
+  { "stacks", dmem_report_stacks, 1,
+    "Show live heap blocks grouped by allocation stack, most bytes first.\n"
+    "\n"
+    "Usage: dmem stacks [--format=text|json|folded] [--all] [--limit N]\n"
+    "\n"
+    "--all\n"
+    "  One entry per block (its address, size, thread and stack), in\n"
+    "  address order, instead of one per stack.\n" },
+  { "leaks", dmem_report_leaks, 1,
+    "Show leaked heap blocks (unreachable from any root), grouped by stack.\n"
+    "\n"
+    "Usage: dmem leaks [--format=text|json|folded] [--limit N]\n"
+    "\n"
+    "Roots are every thread's registers, stack and TLS, the writable data of\n"
+    "every loaded module, and the anonymous writable memory that holds no\n"
+    "block (a program's own pools); blocks the dynamic linker allocated count\n"
+    "as reachable.  Of each group of leaked blocks that nothing outside it\n"
+    "points to, the lowest-addressed is a direct leak and everything the\n"
+    "group reaches is an indirect leak.  Direct leaks are listed first, then\n"
+    "indirect ones, each most bytes first.\n" },
+  { "stats", dmem_report_stats, 0,
+    "Show heap totals, bytes per thread and a size histogram.\n"
+    "\n"
+    "Usage: dmem stats [--format=text|json]\n" },
+  { "mallinfo", dmem_report_mallinfo, 0,
+    "Show what mallinfo() reports, which int fields overflow, and the logged "
+    "calls.\n"
+    "\n"
+    "Usage: dmem mallinfo [--format=text|json]\n" },
+  { "verify", dmem_report_verify, 0,
+    "Check every block's header magic, list links and guard bytes.\n"
+    "\n"
+    "Usage: dmem verify [--format=text|json]\n"
+    "\n"
+    "Lists what is broken and the heap errors the runtime caught as they\n"
+    "happened; exits 1 when there is any.\n" },
+};
+
+#define COMMON_HELP \
+  "--format=text|json|folded\n" \
+  "  The report as text (default), JSON, or folded stacks (flame graph\n" \
+  "  input; stacks and leaks).  --json is --format=json.\n"
+#define LIMIT_HELP \
+  "--limit N\n" \
+  "  Show only the first N groups (or blocks with --all).\n"
+
+/* See engine.h.  */
+const char *
+dmem_engine_help (const char *name)
+{
+  static __thread char text[2048];
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (strcmp (commands[i].name, name) == 0)
+      {
+	snprintf (text, sizeof text, "%s\n%s%s", commands[i].help,
+		  COMMON_HELP, commands[i].groups ? "\n" LIMIT_HELP : "");
+	return text;
+      }
+  return NULL;
+}
+
+/* Keep a usage error (FMT with ARG) in R; returns DMEM_EXIT_USAGE.  */
+static int
+request_error (struct dmem_request *r, const char *fmt, const char *arg)
+{
+  snprintf (r->error, sizeof r->error, fmt, arg);
+  return DMEM_EXIT_USAGE;
+}
+
+/* See dmem.h: the one parser of the report words.  */
+int
+dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
+{
+  memset (r, 0, sizeof *r);
+  r->options.format = DMEM_TEXT;
+  r->options.limit = -1;
+  if (argc < 1)
+    return request_error (r, "%s", "no subcommand");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (strcmp (commands[i].name, argv[0]) == 0)
+      r->command = &commands[i];
+  if (r->command == NULL)
+    return request_error (r, "unknown subcommand '%s'", argv[0]);
+  const char *cmd = r->command->name;
+  static const struct option longopts[] = {
+    { "executable", required_argument, NULL, 'e' },
+    { "sysroot", required_argument, NULL, 'S' },
+    { "format", required_argument, NULL, 'f' },
+    { "json", no_argument, NULL, 'j' },
+    { "pid", required_argument, NULL, 'p' },
+    { "all", no_argument, NULL, 'a' },
+    { "limit", required_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 } };
+  int c;
+  optind = 0;   /* a fresh scan (glibc), each time the engine is called */
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "+:e:p:h", longopts, NULL)) != -1)
+    {
+      if (!cli && (c == 'e' || c == 'S' || c == 'p'))
+	return request_error (r, "%s: the debugger's program is the target: "
+				 "-e, --sysroot and --pid are for the dmem "
+				 "command", cmd);
+      switch (c)
+	{
+	case 'e':
+	  r->executable = optarg;
+	  break;
+	case 'S':
+	  r->sysroot = optarg;
+	  break;
+	case 'f':
+	  if (strcmp (optarg, "text") == 0)
+	    r->options.format = DMEM_TEXT;
+	  else if (strcmp (optarg, "json") == 0)
+	    r->options.format = DMEM_JSON;
+	  else if (strcmp (optarg, "folded") == 0 && r->command->groups)
+	    r->options.format = DMEM_FOLDED;
+	  else
+	    return request_error (r, r->command->groups
+				     ? "unknown format '%s' (text, json, folded)"
+				     : "unknown format '%s' (text, json)",
+				     optarg);
+	  break;
+	case 'j':
+	  r->options.format = DMEM_JSON;
+	  break;
+	case 'p':
+	case 'l':
+	  {
+	    char *end;
+	    errno = 0;
+	    long v = strtol (optarg, &end, 10);
+	    if (*end || end == optarg || v < 0 || v > INT_MAX || errno
+		|| (c == 'p' && v == 0))
+	      return request_error (r, c == 'p' ? "bad process id '%s'"
+				       : "--limit needs a number, not '%s'",
+				       optarg);
+	    if (c == 'p')
+	      r->pid = v;
+	    else
+	      r->options.limit = v;
+	    break;
+	  }
+	case 'a':
+	  r->options.all = 1;
+	  break;
+	case 'h':
+	  r->help = 1;
+	  return 0;
+	case ':':
+	  {
+	    snprintf (r->error, sizeof r->error, "%s: %s needs an argument",
+		      cmd, argv[optind - 1]);
+	    return DMEM_EXIT_USAGE;
+	  }
+	default:
+	  {
+	    if (optopt != 0)
+	      snprintf (r->error, sizeof r->error, "%s: unknown option '-%c'",
+			cmd, optopt);
+	    else
+	      snprintf (r->error, sizeof r->error, "%s: unknown option '%s'",
+			cmd, argv[optind - 1]);
+	    return DMEM_EXIT_USAGE;
+	  }
+	}
+    }
+  if (r->options.all && strcmp (cmd, "stacks") != 0)
+    return request_error (r, "%s: --all is for stacks only", cmd);
+  if (r->options.limit >= 0 && !r->command->groups)
+    return request_error (r, "%s: --limit is for stacks and leaks", cmd);
+  int rest = argc - optind;
+  if (!cli && rest > 0)
+    return request_error (r, "unexpected argument '%s'", argv[optind]);
+  if (cli)
+    {
+      if ((r->pid != 0) + rest != 1)
+	return request_error (r, "%s: give one core file or --pid PID", cmd);
+      r->core = rest ? argv[optind] : NULL;
+    }
+  return 0;
+}
+
+/* The streams of the next command: the caller's, or fresh buffers.  */
+static void
+begin_output (dmem_engine *e, FILE **out, FILE **err)
+{
+  if (e->out != NULL)
+    {
+      *out = e->out;
+      *err = e->err;
+      return;
+    }
+  free (e->out_buf);
+  free (e->err_buf);
+  e->out_buf = e->err_buf = NULL;
+  *out = open_memstream (&e->out_buf, &e->out_len);
+  *err = open_memstream (&e->err_buf, &e->err_len);
+  if (*out == NULL || *err == NULL)
+    {
+      fputs ("dmem: out of memory\n", stderr);
+      exit (DMEM_EXIT_BAD_INPUT);
+    }
+}
+
+/* Close the buffers begin_output made.  */
+static void
+end_output (dmem_engine *e, FILE *out, FILE *err)
+{
+  fflush (out);
+  fflush (err);
+  if (e->out == NULL)
+    {
+      fclose (out);
+      fclose (err);
+    }
+}
+
+/* See engine.h.  */
+dmem_engine *
+dmem_engine_new (void)
+{
+  dmem_engine *e = calloc (1, sizeof *e);
+  if (e != NULL)
+    dmem_target_init (&e->t, stderr);
+  return e;
+}
+
+/* See engine.h.  */
+void
+dmem_engine_set_streams (dmem_engine *e, FILE *out, FILE *err)
+{
+  e->out = out;
+  e->err = err;
+}
+
+/* Keep T's failure as E's error and close T.  Returns -1.  */
+static int
+open_failed (dmem_engine *e)
+{
+  snprintf (e->error, sizeof e->error, "%s", dmem_failure (&e->t));
+  dmem_target_close (&e->t);
+  return -1;
+}
+
+/* Load the heap of the open target once.  A live process read while a
+   list was being updated (the runtime's locks are not taken) is read
+   again, up to LIVE_ATTEMPTS times.  Returns 0 or -1 with E's error.  */
+#define LIVE_ATTEMPTS 3
+static int
+load (dmem_engine *e, int preload_symbols)
+{
+  if (e->loaded)
+    return 0;
+  if (!e->opened)
+    {
+      snprintf (e->error, sizeof e->error, "no target is open");
+      return -1;
+    }
+  for (int attempt = 1;; attempt++)
+    {
+      e->t.preload_symbols = preload_symbols;
+      if (dmem_heap_load (&e->t, &e->h) != 0)
+	{
+	  e->opened = 0;
+	  return open_failed (e);
+	}
+      if (e->h.nproblems == 0 || e->pid == 0 || attempt == LIVE_ATTEMPTS)
+	break;
+      dmem_heap_free (&e->h);
+      dmem_target_close (&e->t);
+      usleep (10000);   /* let the process leave its critical section */
+      if (dmem_target_open_pid (&e->t, e->pid, e->sysroot, e->debug_dirs) != 0)
+	{
+	  e->opened = 0;
+	  return open_failed (e);
+	}
+    }
+  e->loaded = 1;
+  dmem_heap_warn (&e->t, &e->h);
+  return 0;
+}
+
+/* See dmem.h: run a parsed request on E's open target.  */
+int
+dmem_run_request (dmem_engine *e, const struct dmem_request *r)
+{
+  FILE *out, *err;
+  begin_output (e, &out, &err);
+  e->t.err = err;
+  int status;
+  if (r->help)
+    {
+      fputs (dmem_engine_help (r->command->name), out);
+      status = DMEM_EXIT_OK;
+    }
+  else if (load (e, r->command->report == dmem_report_stacks
+		 || r->command->report == dmem_report_leaks) != 0)
+    {
+      fprintf (err, "dmem: %s\n", e->error);
+      status = DMEM_EXIT_BAD_INPUT;
+    }
+  else
+    {
+      struct dmem_options o = r->options;
+      o.out = out;
+      status = r->command->report (&e->t, &e->h, &o);
+    }
+  end_output (e, out, err);
+  e->t.err = stderr;
+  return status;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_command (dmem_engine *e, int argc, const char *const *argv)
+{
+  struct dmem_request r;
+  char **args = dmem_xcalloc (argc + 1, sizeof *args);
+  for (int i = 0; i < argc; i++)
+    args[i] = (char *) argv[i];
+  int status = dmem_parse_request (argc, args, &r, 0);
+  if (status == 0)
+    status = dmem_run_request (e, &r);
+  else
+    {
+      FILE *out, *err;
+      begin_output (e, &out, &err);
+      fprintf (err, "dmem: %s\n", r.error);
+      end_output (e, out, err);
+    }
+  free (args);
+  return status;
+}
+
+/* Remember the lookup settings for reading a live process again.  */
+static void
+keep_settings (dmem_engine *e, const char *sysroot, const char *debug_dirs)
+{
+  free (e->sysroot);
+  free (e->debug_dirs);
+  e->sysroot = sysroot ? strdup (sysroot) : NULL;
+  e->debug_dirs = debug_dirs ? strdup (debug_dirs) : NULL;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_open_core (dmem_engine *e, const char *path,
+		       const char *executable, const char *sysroot,
+		       const char *debug_dirs)
+{
+  if (dmem_target_open_core (&e->t, path, executable, sysroot,
+			     debug_dirs) != 0)
+    return open_failed (e);
+  e->opened = 1;
+  return 0;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_open_pid (dmem_engine *e, int pid, const char *sysroot,
+		      const char *debug_dirs)
+{
+  keep_settings (e, sysroot, debug_dirs);
+  if (dmem_target_open_pid (&e->t, pid, sysroot, debug_dirs) != 0)
+    return open_failed (e);
+  e->pid = pid;
+  e->opened = 1;
+  return 0;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_open_source (dmem_engine *e, const struct dmem_source *source,
+			 const char *sysroot, const char *debug_dirs)
+{
+  if (dmem_target_open_source (&e->t, source, sysroot, debug_dirs) != 0)
+    return open_failed (e);
+  e->opened = 1;
+  return 0;
+}
+
+/* See engine.h.  */
+const char *
+dmem_engine_error (const dmem_engine *e)
+{
+  return e->error[0] ? e->error : "cannot analyse the target";
+}
+
+/* See engine.h.  */
+const char *
+dmem_engine_output (dmem_engine *e)
+{
+  return e->out_buf ? e->out_buf : "";
+}
+
+/* See engine.h.  */
+const char *
+dmem_engine_messages (dmem_engine *e)
+{
+  return e->err_buf ? e->err_buf : "";
+}
+
+/* See engine.h.  */
+long
+dmem_engine_blocks (dmem_engine *e, size_t first, struct dmem_block_info *out,
+		    size_t max)
+{
+  if (load (e, 0) != 0)
+    return -1;
+  const struct dmem_heap *h = &e->h;
+  size_t n = 0;
+  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  for (size_t i = first; i < h->nblocks && n < max; i++, n++)
+    out[n] = (struct dmem_block_info) { h->blocks[i].user - hs,
+      h->blocks[i].user, h->blocks[i].size, h->blocks[i].tid,
+      h->blocks[i].stack };
+  return n;
+}
+
+/* See engine.h.  */
+size_t
+dmem_engine_stack (dmem_engine *e, uint32_t stack, uint64_t *out, size_t max)
+{
+  if (!e->loaded || stack >= e->h.nstacks)
+    return 0;
+  size_t n;
+  const uint64_t *pcs = dmem_stack_pcs (&e->h, stack, &n);
+  n = n < max ? n : max;
+  memcpy (out, pcs, n * sizeof *out);
+  return n;
+}
+
+/* See engine.h.  */
+DMEM_API size_t
+dmem_engine_symbolize (dmem_engine *e, uint64_t pc, struct dmem_frame *out,
+		       size_t max)
+{
+  if (!e->opened)
+    return 0;
+  const struct dmem_frame *f;
+  size_t n = dmem_symbolize (&e->t, pc, &f);
+  n = n < max ? n : max;
+  memcpy (out, f, n * sizeof *out);
+  return n;
+}
+
+/* See engine.h.  */
+long
+dmem_engine_problem_count (dmem_engine *e)
+{
+  return load (e, 0) != 0 ? -1 : (long) e->h.nproblems;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_problem (dmem_engine *e, size_t i, const char **kind,
+		     uint64_t *address, int *shard)
+{
+  if (!e->loaded || i >= e->h.nproblems)
+    return -1;
+  *kind = e->h.problems[i].kind;
+  *address = e->h.problems[i].address;
+  *shard = e->h.problems[i].shard;
+  return 0;
+}
+
+/* See engine.h.  */
+void
+dmem_engine_free (dmem_engine *e)
+{
+  if (e == NULL)
+    return;
+  if (e->loaded)
+    dmem_heap_free (&e->h);
+  dmem_target_close (&e->t);
+  free (e->sysroot);
+  free (e->debug_dirs);
+  free (e->out_buf);
+  free (e->err_buf);
+  free (e);
+}
