@@ -179,6 +179,7 @@ struct dmem_problem
   uint64_t address;
   uint32_t stack;
   int shard;
+  uint64_t from;       /* the header whose link led there, or 0 */
 };
 
 struct dmem_heap

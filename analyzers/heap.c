@@ -141,14 +141,14 @@ intern_stack (struct dmem_heap *h, struct stack_table *st, const uint64_t *pcs)
 /* Record a walk problem in H.  */
 static void
 add_problem (struct dmem_heap *h, const char *kind, uint64_t address,
-	     uint32_t stack, int shard)
+	     uint32_t stack, int shard, uint64_t from)
 {
   if ((h->nproblems & (h->nproblems - 1)) == 0)
     h->problems = dmem_xrealloc (h->problems,
 				 h->nproblems ? 2 * h->nproblems : 1,
 				 sizeof *h->problems);
   h->problems[h->nproblems++] = (struct dmem_problem) { kind, address, stack,
-							 shard };
+							 shard, from };
 }
 
 /* The little-endian uint64 at P + OFF (any alignment).  */
@@ -294,11 +294,11 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
 	  }
 	active[k] = active[--nactive];
 	if (problem != NULL)
-	  add_problem (h, problem, w[i].addr, stack, i);
+	  add_problem (h, problem, w[i].addr, stack, i, w[i].prev);
 	else if (w[i].walked != w[i].counted)
-	  add_problem (h, "count-mismatch", w[i].shard_addr, UINT32_MAX, i);
+	  add_problem (h, "count-mismatch", w[i].shard_addr, UINT32_MAX, i, 0);
 	else if (w[i].bytes != w[i].counted_bytes)
-	  add_problem (h, "bytes-mismatch", w[i].shard_addr, UINT32_MAX, i);
+	  add_problem (h, "bytes-mismatch", w[i].shard_addr, UINT32_MAX, i, 0);
       }
   free (st.slots);
   free (active);
@@ -448,8 +448,15 @@ dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h)
       const struct dmem_problem *p = &h->problems[i];
       if (p->shard >= 0 && strcmp (p->kind, "count-mismatch") != 0
 	  && strcmp (p->kind, "bytes-mismatch") != 0)
-	dmem_warn (t, "shard %d: %s block at 0x%" PRIx64 "; the rest of this "
-		   "shard is skipped", p->shard, p->kind, p->address);
+	{
+	  char from[64] = "the shard's first block";
+	  if (p->from != 0)
+	    snprintf (from, sizeof from, "linked from block 0x%" PRIx64,
+		      p->from);
+	  dmem_warn (t, "shard %d: %s block at 0x%" PRIx64 " (%s); the rest "
+		     "of this shard is skipped", p->shard, p->kind, p->address,
+		     from);
+	}
     }
 }
 
@@ -470,7 +477,7 @@ dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
 	if (g[k] != want)
 	  {
 	    add_problem (h, "overrun", b->user - d[DMEM_DESC_HEADER_SIZE],
-			 b->stack, -1);
+			 b->stack, -1, 0);
 	    break;
 	  }
     }

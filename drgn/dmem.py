@@ -1,9 +1,9 @@
 """dmem's drgn script and helpers: the dmem runtime's heap in a core or live process.
 
-As a script::
+As a script (the same subcommands and options as the dmem command)::
 
-    drgn -c CORE PREFIX/share/dmem/drgn/dmem.py stacks|leaks|stats|mallinfo|verify [--json]
-    drgn -p PID  PREFIX/share/dmem/drgn/dmem.py leaks
+    drgn -c CORE PREFIX/share/dmem/drgn/dmem.py stacks|leaks|stats|mallinfo|verify [OPTIONS]
+    drgn -p PID  PREFIX/share/dmem/drgn/dmem.py leaks --format=json
 
 In an interactive drgn session::
 
@@ -12,14 +12,14 @@ In an interactive drgn session::
     >>> for block in for_each_block(prog): ...
     >>> leaks(prog)["summary"]
 
-The logic lives in the shared module python/dmem_heap.py; this file adapts
-drgn to it.
+Every report comes from the dmem engine (libdmem-engine.so), the same code as
+the dmem command; this file says where drgn's target is and adapts it.
 """
 
-import ctypes
+import json
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import drgn
 
@@ -27,16 +27,17 @@ _PYTHON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py
 if _PYTHON_DIR not in sys.path:
     sys.path.insert(0, _PYTHON_DIR)
 
-import dmem_heap  # noqa: E402
-from dmem_heap import Block, DmemError, Frame, ValidationError  # noqa: E402
+import dmem_engine  # noqa: E402
+from dmem_engine import Block, DmemError, Frame, ValidationError  # noqa: E402
 
 __all__ = [
     "Block",
     "DmemError",
     "Frame",
     "ValidationError",
+    "engine",
     "for_each_block",
-    "heap",
+    "frames",
     "leaks",
     "mallinfo",
     "stacks",
@@ -44,14 +45,7 @@ __all__ = [
     "verify",
 ]
 
-# x86-64 struct pt_regs, in the kernel's names (drgn reads it by name).
-_PT_REGS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8",
-            "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
-_PTRACE_GETREGS = 12
-_PTRACE_DETACH = 17
-_PTRACE_SEIZE = 0x4206
-_PTRACE_INTERRUPT = 0x4207
-_WALL = 0x40000000
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify")
 
 
 def _live_pid() -> Optional[int]:
@@ -68,215 +62,57 @@ def _live_pid() -> Optional[int]:
     return None
 
 
-class _Ptrace:
-    """Threads of a live process stopped with ptrace while they are read."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
-                                     ctypes.c_void_p]
-        self.libc.ptrace.restype = ctypes.c_long
-        self.attached: List[int] = []
-
-    def stop_all(self) -> List[dmem_heap.ThreadInfo]:
-        """Attach to and stop every thread; return their registers.  A
-        thread that cannot be attached is described from
-        /proc/PID/task/TID/syscall (sp only) with a warning."""
-        out = []
-        try:
-            tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % self.pid))
-        except OSError as e:
-            raise DmemError("cannot list the threads of process %d: %s" % (self.pid, e.strerror))
-        for tid in tids:
-            regs = self._attach_and_read(tid)
-            if regs is None:
-                regs = self._syscall_registers(tid)
-            if regs is not None:
-                out.append(dmem_heap.ThreadInfo(tid, regs, regs[19], regs[21]))
-        return out
-
-    def _attach_and_read(self, tid: int) -> Optional[Tuple[int, ...]]:
-        """user_regs_struct of thread ``tid`` after stopping it, or None.
-        Seized and interrupted rather than attached: no SIGSTOP is queued,
-        so the process runs on even if this reader dies before detaching."""
-        if self.libc.ptrace(_PTRACE_SEIZE, tid, None, None) != 0:
-            return None
-        self.attached.append(tid)
-        if self.libc.ptrace(_PTRACE_INTERRUPT, tid, None, None) != 0:
-            return None
-        status = ctypes.c_int()
-        if self.libc.waitpid(tid, ctypes.byref(status), _WALL) != tid:
-            return None
-        buf = (ctypes.c_uint64 * 27)()
-        if self.libc.ptrace(_PTRACE_GETREGS, tid, None, ctypes.byref(buf)) != 0:
-            return None
-        return tuple(buf)
-
-    def _syscall_registers(self, tid: int) -> Optional[Tuple[int, ...]]:
-        """Registers with only rsp and rip known, from /proc's syscall file."""
-        try:
-            with open("/proc/%d/task/%d/syscall" % (self.pid, tid)) as f:
-                fields = f.read().split()
-            sp, pc = int(fields[-2], 16), int(fields[-1], 16)
-        except (OSError, ValueError, IndexError):
-            return None
-        sys.stderr.write("dmem: warning: cannot stop thread %d; only its stack pointer"
-                         " is used as a root\n" % tid)
-        regs = [0] * 27
-        regs[19], regs[16] = sp, pc
-        return tuple(regs)
-
-    def resume_all(self) -> None:
-        """Detach from every thread stopped by :meth:`stop_all`."""
-        for tid in self.attached:
-            self.libc.ptrace(_PTRACE_DETACH, tid, None, None)
-        self.attached = []
-
-
-class _DrgnTarget(dmem_heap.Target):
-    """A drgn Program (core dump or live process) for the shared logic.
-
-    :param prog: the program.
-    :param hold: for a live process, keep its threads stopped from the first
-        register read until :meth:`close` (a consistent snapshot); else stop
-        them only while registers are read.
-    """
-
-    def __init__(self, prog: drgn.Program, hold: bool = False):
-        super().__init__()
-        self.prog = prog
-        self.hold = hold
-        self.live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
-        self.pid = _live_pid() if self.live else None
-        self.core = None if self.live else dmem_heap.core_file_of_process()
-        if not self.live and self.core is None:
-            raise DmemError("cannot find the core file drgn has open")
-        if self.live and self.pid is None:
-            raise DmemError("cannot find the process drgn is attached to")
-        self._facts = None
-        self._maps: Optional[List[dmem_heap.Mapping]] = None
-        self._threads: Optional[List[dmem_heap.ThreadInfo]] = None
-        self._ptrace: Optional[_Ptrace] = None
-        self._pt_regs: Optional[drgn.Type] = None
-
-    def read_raw(self, address: int, size: int) -> bytes:
-        """Bulk read through drgn."""
-        return self.prog.read(address, size)
-
-    def descriptor_address(self) -> Optional[int]:
-        """Address of dmem_descriptor from drgn's symbol tables."""
-        try:
-            return self.prog.symbol(dmem_heap.DESCRIPTOR_SYMBOL).address
-        except LookupError:
-            return None
-
-    def _core_facts(self):
-        """Threads and mappings of the core, read once from its ELF notes."""
-        if self._facts is None:
-            self._facts = dmem_heap.read_core(self.core)
-        return self._facts
-
-    def mappings(self) -> List[dmem_heap.Mapping]:
-        """The core's segments, or /proc/PID/maps."""
-        if self._maps is None:
-            self._maps = (dmem_heap.live_mappings(self.pid) if self.live
-                          else self._core_facts().mappings)
-        return self._maps
-
-    def threads(self) -> List[dmem_heap.ThreadInfo]:
-        """NT_PRSTATUS registers for a core; ptrace registers for a live
-        process (drgn 0.0.22 gives no registers of running threads)."""
-        if self._threads is None:
-            if not self.live:
-                self._threads = self._core_facts().threads
-            else:
-                self._ptrace = _Ptrace(self.pid)
-                try:
-                    self._threads = self._ptrace.stop_all()
-                finally:
-                    if not self.hold:
-                        self.close()
-        return self._threads
-
-    def close(self) -> None:
-        """Let a live process's stopped threads run again."""
-        if self._ptrace is not None:
-            self._ptrace.resume_all()
-
-    def glibc_layout(self) -> Optional[dmem_heap.GlibcLayout]:
-        """main_arena, mp_ and the malloc_state / malloc_par members that
-        mallinfo2 sums, from libc's debug info through drgn's types."""
-        try:
-            main_arena = self.prog.object("main_arena").address_
-            mp = self.prog.object("mp_").address_
-            state = {m.name: m for m in self.prog.type("struct malloc_state").members}
-            par = {m.name: m for m in self.prog.type("struct malloc_par").members}
-            return dmem_heap.GlibcLayout(
-                main_arena, mp,
-                state["fastbinsY"].offset, drgn.sizeof(state["fastbinsY"].type) // 8,
-                state["top"].offset,
-                state["bins"].offset, drgn.sizeof(state["bins"].type) // 8,
-                state["next"].offset, state["system_mem"].offset,
-                par["n_mmaps"].offset, drgn.sizeof(par["n_mmaps"].type),
-                par["mmapped_mem"].offset)
-        except (LookupError, KeyError, ValueError, TypeError):
-            return None
-
-    def symbolize_raw(self, pc: int):
-        """Function and offset from drgn's symbol tables; file and line of
-        pc - 1 from drgn's line tables."""
-        try:
-            sym = self.prog.symbol(pc)
-            function, offset = sym.name, pc - sym.address
-        except LookupError:
-            function = offset = None
-        file, line = self._source(pc - 1)
-        return function, offset, file, line
-
-    def _source(self, address: int) -> Tuple[Optional[str], Optional[int]]:
-        """(file, line) of ``address`` from drgn's debug info, or Nones.
-
-        drgn 0.0.22 looks up source lines only for stack frames, so this
-        unwinds a one-frame stack from a made-up ``struct pt_regs`` whose
-        instruction pointer is ``address`` (drgn accepts such an object for
-        Program.stack_trace on x86-64)."""
-        try:
-            if self._pt_regs is None:
-                u64 = self.prog.int_type("unsigned long", 8, False)
-                self._pt_regs = self.prog.struct_type(
-                    "pt_regs", 8 * len(_PT_REGS),
-                    [drgn.TypeMember(u64, name, 64 * i) for i, name in enumerate(_PT_REGS)])
-            regs = dict.fromkeys(_PT_REGS, 0)
-            regs["ip"] = address
-            frame = self.prog.stack_trace(drgn.Object(self.prog, self._pt_regs, value=regs))[0]
-            file, line, _column = frame.source()
-            return file, line
-        except (LookupError, ValueError, drgn.FaultError, TypeError, IndexError):
-            return None, None
-
-
-def heap(prog: drgn.Program) -> dmem_heap.Heap:
-    """Get the dmem heap of a program.
+def engine(prog: drgn.Program) -> dmem_engine.Engine:
+    """Open the engine on drgn's program.
 
     :param prog: a core dump or live process run under libdmem.so.
-    :return: the :class:`dmem_heap.Heap`, whose methods give every report.
-    :raises DmemError: if the program has no dmem runtime or an unknown
-        format version.
+    :return: an :class:`dmem_engine.Engine` on the same core file (read by
+        the engine itself) or process (stopped only while it is read).
+    :raises DmemError: if drgn's core or process cannot be found or read.
     """
-    return dmem_heap.Heap(_DrgnTarget(prog))
+    e = dmem_engine.Engine()
+    if prog.flags & drgn.ProgramFlags.IS_LIVE:
+        pid = _live_pid()
+        if pid is None:
+            raise DmemError("cannot find the process drgn is attached to")
+        return e.open_pid(pid)
+    core = dmem_engine.core_file_of_process()
+    if core is None:
+        raise DmemError("cannot find the core file drgn has open")
+    return e.open_core(core)
+
+
+def _report(prog: drgn.Program, words: Sequence[str]) -> Dict[str, Any]:
+    """The JSON report of ``words`` as a dict; warnings go to stderr."""
+    with engine(prog) as e:
+        status, out, messages = e.command(list(words) + ["--format=json"])
+    sys.stderr.write(messages)
+    if status in (dmem_engine.BAD_INPUT, dmem_engine.USAGE):
+        raise DmemError(messages.strip().splitlines()[-1] if messages.strip() else "failed")
+    return json.loads(out)
 
 
 def for_each_block(prog: drgn.Program) -> Iterator[Block]:
-    """Iterate over every live block, shard by shard, newest first.
+    """Iterate over every live block, in address order.
 
     :param prog: a core dump or live process run under libdmem.so.
-    :return: an iterator of :class:`Block` (header, user, size, thread, tid,
-        pcs).
-    :raises ValidationError: at the first corrupted or cyclic list, naming
-        the shard and the bad block.
+    :return: an iterator of :class:`Block` (header, address, size, tid, pcs).
+    :raises ValidationError: after the blocks that could be read, when a
+        list was corrupted or cyclic, naming the shard and the bad block.
     """
-    return heap(prog).for_each_block()
+    with engine(prog) as e:
+        yield from e.blocks()
+
+
+def frames(prog: drgn.Program, pcs: Sequence[int]) -> List[Frame]:
+    """Symbolise a stack as the reports do.
+
+    :param prog: the program whose modules hold the PCs.
+    :param pcs: return addresses, innermost first (:attr:`Block.pcs`).
+    :return: :class:`Frame` objects, inlined calls expanded.
+    """
+    with engine(prog) as e:
+        return e.frames(pcs)
 
 
 def stacks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
@@ -284,10 +120,9 @@ def stacks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
 
     :param prog: a core dump or live process run under libdmem.so.
     :param limit: keep only this many groups.
-    :return: ``{"summary": {...}, "groups": [...], "walk_errors": [...]}`` as in
-        ``dmem stacks --format=json``.
+    :return: the ``dmem stacks --format=json`` report.
     """
-    return heap(prog).stacks(limit)
+    return _report(prog, ["stacks"] + ([] if limit is None else ["--limit", str(limit)]))
 
 
 def leaks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
@@ -295,10 +130,9 @@ def leaks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
 
     :param prog: a core dump or live process run under libdmem.so.
     :param limit: keep only this many groups.
-    :return: ``{"summary": {...}, "groups": [...], "walk_errors": [...]}`` as in
-        ``dmem leaks --format=json``.
+    :return: the ``dmem leaks --format=json`` report.
     """
-    return heap(prog).leaks(limit)
+    return _report(prog, ["leaks"] + ([] if limit is None else ["--limit", str(limit)]))
 
 
 def stats(prog: drgn.Program) -> Dict[str, Any]:
@@ -307,7 +141,7 @@ def stats(prog: drgn.Program) -> Dict[str, Any]:
     :param prog: a core dump or live process run under libdmem.so.
     :return: the ``dmem stats --format=json`` report.
     """
-    return heap(prog).stats()
+    return _report(prog, ["stats"])
 
 
 def mallinfo(prog: drgn.Program) -> Dict[str, Any]:
@@ -316,70 +150,41 @@ def mallinfo(prog: drgn.Program) -> Dict[str, Any]:
     :param prog: a core dump or live process run under libdmem.so.
     :return: the ``dmem mallinfo --format=json`` report.
     """
-    return heap(prog).mallinfo()
+    return _report(prog, ["mallinfo"])
 
 
 def verify(prog: drgn.Program) -> Dict[str, Any]:
-    """Check every header's magic, every list link and every shard counter.
+    """Check every header's magic, every list link and guard, and the heap
+    errors the runtime caught.
 
     :param prog: a core dump or live process run under libdmem.so.
-    :return: ``{"ok": bool, "errors": [...], "blocks_checked": int}``.
+    :return: the ``dmem verify --format=json`` report (``"ok"``, ``"errors"``).
     """
-    return heap(prog).verify()
+    return _report(prog, ["verify"])
 
 
-_USAGE = ("usage: drgn (-c CORE | -p PID) dmem.py "
-          "stacks|leaks|stats|mallinfo|verify|blocks [--json] [--limit N]")
+_USAGE = ("usage: drgn (-c CORE | -p PID) dmem.py %s [OPTIONS]; "
+          "dmem.py SUBCOMMAND --help" % "|".join(SUBCOMMANDS))
 
 
 def _main(prog: drgn.Program, argv: List[str]) -> int:
-    """Run one subcommand as a script; return the exit status (0 analysed,
-    2 cannot analyse, 64 usage error)."""
+    """Run one subcommand as a script; return dmem's exit status (0
+    analysed, 1 verify found errors, 2 cannot analyse, 64 usage error)."""
     if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_USAGE + "\n") if argv else sys.stderr.write(_USAGE + "\n")
+        (sys.stdout if argv else sys.stderr).write(_USAGE + "\n")
         return 0 if argv else 64
-    command, rest = argv[0], argv[1:]
-    if command not in dmem_heap.COMMANDS + ("blocks",):
-        sys.stderr.write("dmem.py: unknown subcommand '%s' (%s)\n" % (command, _USAGE))
+    if argv[0] not in SUBCOMMANDS:
+        sys.stderr.write("dmem: unknown subcommand '%s' (%s)\n" % (argv[0], _USAGE))
         return 64
-    as_json = False
-    limit = None
-    i = 0
-    while i < len(rest):
-        a = rest[i]
-        if a == "--json":
-            as_json = True
-        elif a == "--limit" and i + 1 < len(rest) and rest[i + 1].isdigit():
-            i += 1
-            limit = int(rest[i])
-        else:
-            sys.stderr.write("dmem.py: bad argument '%s' (%s)\n" % (a, _USAGE))
-            return 64
-        i += 1
-    target = None
     try:
-        target = _DrgnTarget(prog, hold=True)
-        h = dmem_heap.Heap(target)
-        if command == "blocks":
-            for text in dmem_heap.format_blocks(h, limit):
-                sys.stdout.write(text)
-            r = {"walk_errors": [dmem_heap.error_json(e) for e in h.walk()[1]]}
-        else:
-            r = dmem_heap.report(h, command, limit)
-            sys.stdout.write(dmem_heap.render(command, r, as_json))
+        with engine(prog) as e:
+            status, out, messages = e.command(argv)
     except DmemError as e:
-        sys.stderr.write("dmem.py: %s\n" % e)
+        sys.stderr.write("dmem: %s\n" % e)
         return 2
-    except (drgn.FaultError, OSError, ValueError, LookupError) as e:
-        # Whatever else an untrusted core makes drgn raise: one line too.
-        sys.stderr.write("dmem.py: cannot analyse the target: %s\n" % e)
-        return 2
-    finally:
-        if target is not None:
-            target.close()
-    for line in dmem_heap.warnings(r):
-        sys.stderr.write(line + "\n")
-    return 0
+    sys.stdout.write(out)
+    sys.stderr.write(messages)
+    return status
 
 
 if __name__ == "__main__" and "prog" in globals():

@@ -12,8 +12,8 @@ expect_eq "leaks exit status" 0 "$drgn_status"
 check classic leaks.json
 drgn_dmem stacks.json -c classic.core -- stacks --json
 check stacks-classic stacks.json
-drgn_dmem blocks.txt -c classic.core -- blocks
-grep -Eq '^block 0x[0-9a-f]+: 2048 bytes, thread 0x[0-9a-f]+ \(LWP [0-9]+\)$' blocks.txt ||
+drgn_dmem blocks.txt -c classic.core -- stacks --all
+grep -Eq '^2048 bytes at 0x[0-9a-f]+ \(live\) from thread [0-9]+:$' blocks.txt ||
   fail "blocks lists no 2048-byte block"
 grep -Eq '^    #[0-9]+ main\+0x[0-9a-f]+ \(.*readers-classic.c:[0-9]+\) \[readers-classic\]$' blocks.txt ||
   fail "blocks shows no main+0xOFF (file:line) frame"
@@ -39,7 +39,7 @@ build readers-plain
 mv core plain.core
 drgn_dmem plain.txt -c plain.core -- stacks
 expect_eq "no-runtime status" 2 "$drgn_status"
-expect_eq "no-runtime error" "dmem.py: no dmem runtime in the target (symbol dmem_descriptor not found)" \
+expect_eq "no-runtime error" "dmem: no dmem runtime in the target (no symbol dmem_descriptor in any module)" \
   "$(grep -v '^could not get debugging information' plain.txt.err | head -n 5)"
 
 # Corrupted lists: reports name the bad block and go on; the iterator raises.
@@ -48,7 +48,7 @@ for mode in corrupt cycle; do
   bad=$(sed -n 's/^corrupted block //p' kernel_core.out)
   drgn_dmem $mode.json -c core.$mode -- leaks --json
   expect_eq "$mode status" 0 "$drgn_status"
-  grep -q "dmem: warning: shard [0-9]*: block .*$bad" $mode.json.err ||
+  grep -q "dmem: warning: shard [0-9]*: .*$bad" $mode.json.err ||
     fail "$mode: no message naming block $bad: $(cat $mode.json.err)"
   check classic $mode.json
   "$DRGN" -q -c core.$mode "$top_srcdir/tests/readers-iterate.py" "$(dirname "$DRGN_SCRIPT")" "$bad" \

@@ -14,9 +14,9 @@ gdb_dmem stacks.json readers-classic classic.core -- 'dmem stacks --json'
 check stacks-classic stacks.json
 grep -q '"file": ".*readers-classic.c"' leaks.json || fail "no file:line in gdb's frames"
 
-# show_alloc_stacks: every block with its thread (pthread_t and LWP) and frames.
+# show_alloc_stacks: every block with its thread and frames (dmem stacks --all).
 gdb_dmem blocks.txt readers-classic classic.core -- show_alloc_stacks 'show_alloc_stacks --grouped --limit 1'
-grep -Eq '^block 0x[0-9a-f]+: 2048 bytes, thread 0x[0-9a-f]+ \(LWP [0-9]+\)$' blocks.txt ||
+grep -Eq '^2048 bytes at 0x[0-9a-f]+ \(live\) from thread [0-9]+:$' blocks.txt ||
   fail "show_alloc_stacks lists no 2048-byte block: $(head -n 5 blocks.txt)"
 grep -Eq '^    #[0-9]+ main\+0x[0-9a-f]+ \(.*readers-classic.c:[0-9]+\) \[readers-classic\]$' blocks.txt ||
   fail "show_alloc_stacks shows no main+0xOFF (file:line) frame"
@@ -45,7 +45,7 @@ build readers-plain
 [ -f core ] || fail "no core from readers-plain"
 mv core plain.core
 gdb_dmem plain.txt readers-plain plain.core -- 'dmem stacks'
-expect_eq "no-runtime error" "dmem: no dmem runtime in the target (symbol dmem_descriptor not found)." "$(cat plain.txt.err)"
+expect_eq "no-runtime error" "dmem: no dmem runtime in the target (no symbol dmem_descriptor in any module)" "$(cat plain.txt.err)"
 
 # Corrupted lists: the bad block is named and the walk goes on.
 for mode in corrupt cycle; do
@@ -53,7 +53,7 @@ for mode in corrupt cycle; do
   bad=$(sed -n 's/^corrupted block //p' kernel_core.out)
   [ -n "$bad" ] || fail "readers-classic $mode printed no block"
   gdb_dmem $mode.json readers-classic core.$mode -- 'dmem leaks --json' 'dmem verify'
-  grep -q "dmem: warning: shard [0-9]*: block .*$bad" $mode.json.err ||
+  grep -q "dmem: warning: shard [0-9]*: .*$bad" $mode.json.err ||
     fail "$mode: no message naming block $bad: $(cat $mode.json.err)"
   check classic $mode.json
   grep -q '^FAILED: ' $mode.json || fail "$mode: verify does not say FAILED"

@@ -13,5 +13,5 @@ gcore_core threads.core ./readers-threads wait
 gdb_dmem threads.json readers-threads threads.core -- 'dmem leaks --json' 'show_alloc_stacks'
 check threads threads.json
 expect_eq "threads in show_alloc_stacks" 4 \
-  "$(grep -o '(LWP [0-9]*)' threads.json | sort -u | wc -l)"
+  "$(grep -o 'from thread [0-9]*' threads.json | sort -u | wc -l)"
 exit 0

@@ -7,12 +7,12 @@
 need_gdb
 need_drgn
 inst=$WORK/inst
-for dir in runtime gdb drgn; do
+for dir in runtime analyzers gdb drgn; do
   ${MAKE:-make} -s -C "$top_builddir/$dir" install prefix="$inst" >install.log 2>&1 ||
     fail "make install in $dir: $(tail -n 3 install.log)"
 done
 for f in lib/libdmem.so share/dmem/gdb/dmem.py share/dmem/drgn/dmem.py \
-         share/dmem/python/dmem_heap.py "share/gdb/auto-load$inst/lib/libdmem.so-gdb.py"; do
+         share/dmem/python/dmem_engine.py lib/libdmem-engine.so "share/gdb/auto-load$inst/lib/libdmem.so-gdb.py"; do
   [ -f "$inst/$f" ] || fail "not installed: $f"
 done
 build readers-classic

@@ -10,7 +10,7 @@ start_live readers-classic wait
 gdb_dmem leaks.json -p "$live_pid" -- 'dmem leaks --json' 'show_alloc_stacks --limit 2'
 stop_live
 check classic leaks.json
-grep -Eq '^block 0x[0-9a-f]+: [0-9]+ bytes, thread 0x[0-9a-f]+ \(LWP [0-9]+\)$' leaks.json ||
+grep -Eq '^[0-9]+ bytes at 0x[0-9a-f]+ \(live\) from thread [0-9]+:$' leaks.json ||
   fail "show_alloc_stacks on a live process lists no block"
 start_live readers-threads wait
 gdb_dmem threads.json -p "$live_pid" -- 'dmem leaks --json'
