@@ -30,6 +30,12 @@ const char *dmem_failure (const struct dmem_target *t);
    the JSON reports' "warnings".  */
 void dmem_warn (struct dmem_target *t, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+/* Work under way: after about a second, a line "dmem: WHAT: N%" (or
+   "WHAT..." when TOTAL is 0) kept up to date on stderr when it is a
+   terminal.  dmem_progress_end clears it once the work is done.  */
+void dmem_progress (struct dmem_target *t, const char *what, uint64_t done,
+		    uint64_t total);
+void dmem_progress_end (struct dmem_target *t);
 /* Print a usage error (FMT with ARG) and the --help hint on stderr;
    returns DMEM_EXIT_USAGE.  */
 int dmem_usage_error (const char *fmt, const char *arg);
@@ -95,6 +101,7 @@ struct dmem_target
   const struct dmem_source *source; /* a debugger's live process, or NULL */
   FILE *err;                 /* warnings and notes (stderr, or a buffer) */
   int progress;              /* show progress lines on stderr (a tty) */
+  double progress_start, progress_shown; /* dmem_progress's clock */
   char error[1024];          /* dmem_fail's message */
   char **warnings;           /* every dmem_warn, for JSON */
   size_t nwarnings;

@@ -281,10 +281,15 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
       walk_begin (h, &w[i], d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss);
       active[nactive++] = i;
     }
+  uint64_t promised = 0;
+  for (uint64_t i = 0; i < nshards; i++)
+    promised += w[i].counted < (1ULL << 40) ? w[i].counted : 0;
   while (nactive > 0)
     for (size_t k = 0; k < nactive;)
       {
 	uint32_t i = active[k], stack = UINT32_MAX;
+	if ((h->nblocks & 0xffff) == 0)
+	  dmem_progress (t, "reading the heap", h->nblocks, promised);
 	const char *problem = NULL;
 	if (w[i].addr != 0
 	    && (problem = walk_step (t, h, &w[i], &st, &stack)) == NULL)
@@ -300,6 +305,7 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
 	else if (w[i].bytes != w[i].counted_bytes)
 	  add_problem (h, "bytes-mismatch", w[i].shard_addr, UINT32_MAX, i, 0);
       }
+  dmem_progress_end (t);
   free (st.slots);
   free (active);
   free (w);

@@ -269,7 +269,13 @@ dmem_target_open_core (struct dmem_target *t, const char *path,
 
   if (begin_dwfl (t, sysroot, debug_dirs) != 0)
     return -1;
-  if (dwfl_core_file_report (t->dwfl, elf, executable) < 0)
+  /* Modules are named by absolute path, however -e was given.  */
+  char *exe = executable ? realpath (executable, NULL) : NULL;
+  if (executable != NULL && exe == NULL)
+    return dmem_fail (t, "-e %s: %s", executable, strerror (errno));
+  int reported = dwfl_core_file_report (t->dwfl, elf, exe);
+  free (exe);
+  if (reported < 0)
     {
       opening = NULL;
       return dmem_fail (t, "%s: cannot find the core's modules: %s", path,

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "dmem.h"
 
 /* See dmem.h: keep the message in T for the front end to print.  */
@@ -44,6 +46,49 @@ dmem_warn (struct dmem_target *t, const char *fmt, ...)
 			       sizeof *t->warnings);
   t->warnings[t->nwarnings++] = line;
   fprintf (t->err ? t->err : stderr, "dmem: warning: %s\n", line);
+}
+
+/* Seconds on a monotonic clock.  */
+static double
+now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* See dmem.h: after a second of work, at most 5 updates a second, written
+   straight to the terminal (not to T's message stream, which may be a
+   buffer).  */
+void
+dmem_progress (struct dmem_target *t, const char *what, uint64_t done,
+	       uint64_t total)
+{
+  if (!t->progress)
+    return;
+  double at = now ();
+  if (t->progress_start == 0)
+    t->progress_start = at;
+  if (at - t->progress_start < 1 || at - t->progress_shown < 0.2)
+    return;
+  t->progress_shown = at;
+  char line[128];
+  int n = total
+    ? snprintf (line, sizeof line, "\rdmem: %s: %3d%%\033[K", what,
+		(int) (100.0 * (done < total ? done : total) / total))
+    : snprintf (line, sizeof line, "\rdmem: %s...\033[K", what);
+  if (n > 0 && write (STDERR_FILENO, line, n) < 0)
+    t->progress = 0;
+}
+
+/* See dmem.h.  */
+void
+dmem_progress_end (struct dmem_target *t)
+{
+  if (t->progress && t->progress_shown != 0
+      && write (STDERR_FILENO, "\r\033[K", 4) < 0)
+    t->progress = 0;
+  t->progress_start = t->progress_shown = 0;
 }
 
 /* See dmem.h.  */
