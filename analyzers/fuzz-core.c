@@ -1,12 +1,13 @@
-/* libFuzzer target: a byte string as a core file through the target, heap walk, reachability and every report.  */
+/* libFuzzer target: a byte string as a core file through the engine's API, every report in every format.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include "dmem.h"
+#include "engine.h"
 
 /* Needs: nothing.  Promises: never crashes or hangs on any input; the
-   analyzer's reports go to /dev/null.  */
+   reports and warnings go to /dev/null.  */
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -18,23 +19,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     abort ();
   char path[64];
   snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
-  struct dmem_target t;
-  if (dmem_target_open_core (&t, path, NULL, NULL) == 0)
+  dmem_engine *e = dmem_engine_new ();
+  dmem_engine_set_streams (e, null, null);
+  if (dmem_engine_open_core (e, path, NULL, NULL, NULL) == 0)
     {
-      struct dmem_heap h;
-      t.preload_symbols = 1;   /* as for leaks: exercise the second thread */
-      if (dmem_heap_load (&t, &h) == 0)
-	{
-	  struct dmem_options o = { DMEM_JSON, 0, null };
-	  dmem_report_leaks (&t, &h, &o);
-	  dmem_report_stats (&t, &h, &o);
-	  dmem_report_verify (&t, &h, &o);
-	  dmem_report_mallinfo (&t, &h, &o);
-	  dmem_symbols_free ();
-	  dmem_heap_free (&h);
-	}
+      static const char *const reports[][2] = {
+	{ "leaks", "--format=json" }, { "leaks", "--format=folded" },
+	{ "stacks", "--all" }, { "stats", "--format=json" },
+	{ "verify", "--format=text" }, { "mallinfo", "--format=json" } };
+      for (size_t i = 0; i < sizeof reports / sizeof *reports; i++)
+	dmem_engine_command (e, 2, reports[i]);
     }
-  dmem_target_close (&t);
+  dmem_engine_free (e);
   close (fd);
   return 0;
 }
