@@ -1,7 +1,9 @@
 #!/bin/sh
-# Speed of the gdb and drgn readers against the C analyzer: `stacks` and
-# `leaks` on one kernel core holding BLOCKS live blocks (default 100000),
-# each reader's best-of-N wall-clock time and its ratio to `dmem`'s.
+# Speed of the gdb and drgn front ends against the dmem command, all three
+# over the one engine: `stacks` and `leaks` on one kernel core holding
+# BLOCKS live blocks (default 1000000), each front end's best-of-N
+# wall-clock time, its ratio to `dmem`'s, and the same less the debugger's
+# own start-up (loading the core and its symbols).
 # Usage: bench/readers-bench.sh [BLOCKS [RUNS]]   (run from a built tree)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +11,7 @@ DMEM=${DMEM:-$top/analyzers/dmem}
 LIBDMEM=${LIBDMEM:-$top/runtime/.libs/libdmem.so}
 GDB=${GDB:-gdb}
 DRGN=${DRGN:-/usr/bin/drgn}
-BLOCKS=${1:-100000}
+BLOCKS=${1:-1000000}
 RUNS=${2:-3}
 [ -x "$DMEM" ] && [ -e "$LIBDMEM" ] || { echo "readers-bench: build dmem first" >&2; exit 1; }
 work=$(mktemp -d /tmp/dmem-readers-bench.XXXXXX)
@@ -41,16 +43,16 @@ gdb_startup () { "$GDB" -batch -nx -q ./many "$core"; }
 drgn_startup () { echo pass >noop.py; "$DRGN" -q -c "$core" noop.py; }
 
 live=$("$DMEM" stacks --format=json "$core" | tr ',' '\n' | sed -n 's/.*"live_blocks": *//p' | head -n 1)
-echo "| blocks | command | dmem (C) | gdb | drgn | gdb / C | drgn / C |"
-echo "|---|---|---|---|---|---|---|"
+gs=$(best gdb_startup)
+ds=$(best drgn_startup)
+echo "| blocks | command | dmem | gdb | drgn | gdb / dmem | drgn / dmem | (gdb - start-up) / dmem | (drgn - start-up) / dmem |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for cmd in stacks leaks; do
   c=$(best "$DMEM" "$cmd" --format=json "$core")
   g=$(best gdb_cmd "$cmd")
   d=$(best drgn_cmd "$cmd")
-  echo "$live $cmd $c $g $d" |
-    awk '{printf "| %d | %s | %.3f s | %.3f s | %.3f s | %.1fx | %.1fx |\n",
-          $1, $2, $3, $4, $5, $4 / $3, $5 / $3}'
+  echo "$live $cmd $c $g $d $gs $ds" |
+    awk '{printf "| %d | %s | %.3f s | %.3f s | %.3f s | %.2fx | %.2fx | %.2fx | %.2fx |\n",
+          $1, $2, $3, $4, $5, $4 / $3, $5 / $3, ($4 - $6) / $3, ($5 - $7) / $3}'
 done
-gs=$(best gdb_startup)
-ds=$(best drgn_startup)
 printf 'debugger start-up alone (loading the core and its symbols): gdb %.3f s, drgn %.3f s\n' "$gs" "$ds"
