@@ -279,14 +279,39 @@ report_crash (const struct sweep *s, int run, int status, int timed_out,
   free (log);
 }
 
+static const char failsweep_help[] =
+  "Rerun PROG, each run failing the allocation stacks not failed before, until\n"
+  "it crashes; show the crash and the failed allocation behind it.\n"
+  "\n"
+  "Usage: dmem failsweep [-o OPTS] [--timeout S] [--fail-file F] [--max-runs N]\n"
+  "                      [--replay] [--] PROG [ARGS...]\n"
+  "\n"
+  "Each run has DMEM_OPTS=fail-once,fail-file=F[,OPTS]: the first allocation\n"
+  "from each stack not listed in F fails (NULL, ENOMEM) and its stack is added\n"
+  "to F.  A run that dies of a signal ends the sweep: the signal, the crash\n"
+  "stack and the allocation failed just before it are printed, exit status 1.\n"
+  "When a run fails no new stack, every stack was tried: exit status 0.\n"
+  "\n"
+  "-o OPTS\n"
+  "  More runtime options (libdmem(3)), such as fail-ignore=libcrypto.\n"
+  "--timeout S\n"
+  "  Kill a run that takes more than S seconds, reported like a crash.\n"
+  "--fail-file F\n"
+  "  The stack file (default dmem-failsweep.stacks); F.log and F.prev beside it.\n"
+  "--max-runs N\n"
+  "  Stop after N runs (default 10000).\n"
+  "--replay\n"
+  "  Run once more failing the stacks the last run failed: the same crash.\n"
+  "-h, --help\n"
+  "  This text.\n";
+
+/* A usage error: "dmem: failsweep: MSG" (MSG a format for ARG) and the hint.  */
 static int
 usage (const char *msg, const char *arg)
 {
-  fprintf (stderr, "dmem failsweep: ");
-  fprintf (stderr, msg, arg);
-  fputs ("\nUsage: dmem failsweep [-o OPTS] [--timeout SECONDS] [--fail-file FILE]"
-         " [--max-runs N] [--replay] [--] PROG [ARGS...]\n", stderr);
-  return DMEM_EXIT_USAGE;
+  char fmt[128];
+  snprintf (fmt, sizeof fmt, "failsweep: %s", msg);
+  return dmem_usage_error (fmt, arg);
 }
 
 int
@@ -302,6 +327,11 @@ dmem_failsweep (int argc, char **argv, const char *runtime)
         {
           i++;
           break;
+        }
+      else if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0)
+        {
+          fputs (failsweep_help, stdout);
+          return DMEM_EXIT_OK;
         }
       else if (strcmp (a, "--replay") == 0)
         replay = 1;

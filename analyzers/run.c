@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "dmem.h"
@@ -53,6 +54,23 @@ child_status (int status)
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
 }
 
+static const char run_help[] =
+  "Run PROG under the dmem runtime; report its leaks on stderr when it exits.\n"
+  "\n"
+  "Usage: dmem run [-o OPTS] [--] PROG [ARGS...]\n"
+  "\n"
+  "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
+  "and DMEM_OPTS set to stop-at-exit=PID:PPID, then the DMEM_OPTS of the\n"
+  "environment, then OPTS (where an option repeats, the later one wins).  At\n"
+  "its exit PROG stops; dmem reads its heap live, prints the leak report on\n"
+  "stderr and lets it finish, then exits with PROG's status (128+N if signal\n"
+  "N killed it).  If dmem dies first, PROG still runs to its end, unreported.\n"
+  "\n"
+  "-o OPTS\n"
+  "  More runtime options (libdmem(3)), comma-separated.\n"
+  "-h, --help\n"
+  "  This text.\n";
+
 /* dmem run [-o OPTS] [--] PROG ARGS: PROG under the runtime, stopped at its
    exit (stop-at-exit) and analysed live for leaks.  */
 int
@@ -66,6 +84,11 @@ dmem_run (int argc, char **argv)
 	{
 	  i++;
 	  break;
+	}
+      if (strcmp (argv[i], "-h") == 0 || strcmp (argv[i], "--help") == 0)
+	{
+	  fputs (run_help, stdout);
+	  return DMEM_EXIT_OK;
 	}
       if (strcmp (argv[i], "-o") == 0)
 	{
@@ -89,6 +112,7 @@ dmem_run (int argc, char **argv)
       return DMEM_EXIT_BAD_INPUT;
     }
   fflush (NULL);
+  pid_t self = getpid ();
   /* The child reports a failed exec through this close-on-exec pipe.  */
   int report[2];
   if (pipe2 (report, O_CLOEXEC) != 0)
@@ -104,11 +128,23 @@ dmem_run (int argc, char **argv)
     }
   if (pid == 0)
     {
+      /* Never left stopped at exit once we are gone: our death sends PROG
+	 SIGCONT, and the runtime stops only while we are its parent
+	 (stop-at-exit=PID:PPID; see stop_at_exit in runtime/heap.c).  If we
+	 died before the prctl, PROG is not started: nobody is there for it.  */
+      prctl (PR_SET_PDEATHSIG, SIGCONT);
+      if (getppid () != self)
+	_exit (127);
       const char *old = getenv ("LD_PRELOAD");
+      const char *env_opts = getenv ("DMEM_OPTS");
       char *preload, *dmem_opts;
+      /* Ours first, then the environment's, then -o: a later option wins.  */
       if (asprintf (&preload, "%s%s%s", runtime, old && *old ? ":" : "",
 		    old && *old ? old : "") < 0
-	  || asprintf (&dmem_opts, "stop-at-exit=%d%s%s", (int) getpid (),
+	  || asprintf (&dmem_opts, "stop-at-exit=%d:%d%s%s%s%s",
+		       (int) getpid (), (int) self,
+		       env_opts && *env_opts ? "," : "",
+		       env_opts && *env_opts ? env_opts : "",
 		       opts && *opts ? "," : "", opts && *opts ? opts : "") < 0)
 	_exit (127);
       setenv ("LD_PRELOAD", preload, 1);
@@ -160,7 +196,16 @@ dmem_run (int argc, char **argv)
 	}
       kill (pid, SIGCONT);
     }
-  if (!analysed)
+  if (!analysed && WIFSIGNALED (status))
+    {
+      int sig = WTERMSIG (status);
+      const char *abbrev = sigabbrev_np (sig);
+      fprintf (stderr, "dmem: %s was killed by signal %d (%s%s%s%s)%s; no leak "
+	       "report\n", argv[i], sig, abbrev ? "SIG" : "", abbrev ? abbrev : "",
+	       abbrev ? ": " : "", strsignal (sig),
+	       WCOREDUMP (status) ? ", core dumped" : "");
+    }
+  else if (!analysed)
     fprintf (stderr, "dmem: %s exited without stopping at exit (exec or "
 	     "_exit?); no leak report\n", argv[i]);
   return child_status (status);

@@ -7,19 +7,21 @@
 
 struct dmem_options dmem__options;
 
-enum kind { FLAG, NUMBER, TEXT };
+/* PID_PAIR: "N" or "N:M", two longs (M is 0 when not given).  */
+enum kind { FLAG, NUMBER, TEXT, PID_PAIR };
 
 static const struct option
 {
   const char *name;
   enum kind kind;
   size_t offset;
-  size_t size; /* TEXT: room for the value, NUL included */
+  size_t size; /* TEXT: room for the value, NUL included; PID_PAIR: offset of M */
 } options[] = {
   { "trace-stderr", FLAG, offsetof (struct dmem_options, trace_stderr), 0 },
   { "log-allocs", FLAG, offsetof (struct dmem_options, log_allocs), 0 },
   { "abort-shutdown", FLAG, offsetof (struct dmem_options, abort_shutdown), 0 },
-  { "stop-at-exit", NUMBER, offsetof (struct dmem_options, stop_at_exit), 0 },
+  { "stop-at-exit", PID_PAIR, offsetof (struct dmem_options, stop_at_exit),
+    offsetof (struct dmem_options, stop_parent) },
   { "fail-once", FLAG, offsetof (struct dmem_options, fail_once), 0 },
   { "fail-file", TEXT, offsetof (struct dmem_options, fail_file),
     sizeof dmem__options.fail_file },
@@ -87,17 +89,23 @@ apply (const char *tok, size_t len)
             }
           return;
         }
-      long v = 0;
-      for (; p < end; p++)
+      long v[2] = { 0, 0 };
+      int n = 0;
+      for (const char *digits = p; p < end; p++)
         {
-          if (*p < '0' || *p > '9' || v > 100000000000L)
+          if (*p == ':' && o->kind == PID_PAIR && n == 0 && p > digits && p + 1 < end)
+            n++;
+          else if (*p < '0' || *p > '9' || v[n] > 100000000000L)
             {
               warn ("malformed number in option", tok, len);
               return;
             }
-          v = v * 10 + (*p - '0');
+          else
+            v[n] = v[n] * 10 + (*p - '0');
         }
-      *(long *) field = v;
+      *(long *) field = v[0];
+      if (o->kind == PID_PAIR) /* a repeated option without :M clears M */
+        *(long *) ((char *) &dmem__options + o->size) = v[1];
       return;
     }
   warn ("unknown option", tok, len);

@@ -9,7 +9,8 @@ struct dmem_options
   int trace_stderr;     /* trace-stderr: one line per call on stderr */
   int log_allocs;       /* log-allocs: accepted; tracking is always on */
   int abort_shutdown;   /* abort-shutdown: abort() at exit for a core */
-  long stop_at_exit;    /* stop-at-exit=PID: SIGSTOP at exit if we are PID */
+  long stop_at_exit;    /* stop-at-exit=PID[:PARENT]: SIGSTOP at exit if we are */
+  long stop_parent;     /* PID, only while PARENT is our parent (0: always) */
   /* Fault injection (failinject.c).  */
   int fail_once;         /* fail-once: fail each new allocation stack once */
   char fail_file[256];   /* fail-file=PATH: hashes of stacks already failed */

@@ -63,7 +63,19 @@ expect_eq "sweep of a hang" 1 "$rc"
 grep -q 'ran past the 2 s timeout in run 1$' hang.out || { cat hang.out; fail "hang not reported"; }
 expect_eq "blamed allocation (hang)" parse_config "$(frame0 hang.out 'the allocation failed just before')"
 
-# Usage errors.
+# --help: the usage on stdout, status 0.
+rc=0
+"$DMEM" failsweep --help >help.out 2>help.err || rc=$?
+expect_eq "dmem failsweep --help" 0 "$rc"
+grep -q '^Usage: dmem failsweep \[-o OPTS\] \[--timeout S\]' help.out || fail "failsweep --help: $(cat help.out)"
+[ ! -s help.err ] || fail "failsweep --help wrote on stderr: $(cat help.err)"
+
+# Usage errors: 64, one line naming the problem, the hint.
 "$DMEM" failsweep --timeout x -- ./failsites >/dev/null 2>&1 && fail "bad --timeout accepted"
 "$DMEM" failsweep --timeout x -- ./failsites >/dev/null 2>&1 || expect_eq "usage status" 64 "$?"
+rc=0
+"$DMEM" failsweep --bogus -- ./failsites >bogus.out 2>bogus.err || rc=$?
+expect_eq "dmem failsweep --bogus" 64 "$rc"
+expect_eq "failsweep --bogus message" "dmem: failsweep: unknown option '--bogus'
+Try 'dmem --help'." "$(cat bogus.err)"
 exit 0
