@@ -279,6 +279,7 @@ void dmem_json_str (FILE *out, const char *s);
 /* ---- failsweep.c: dmem failsweep ---- */
 
 /* dmem failsweep ARGS (ARGV[0] is "failsweep"), preloading RUNTIME.
+   RUNTIME may be NULL (not found): said after the arguments are parsed.
    Returns 0 when the sweep ended without a crash, 1 when it found one, or
    DMEM_EXIT_BAD_INPUT / DMEM_EXIT_USAGE.  */
 int dmem_failsweep (int argc, char **argv, const char *runtime);

@@ -360,6 +360,11 @@ dmem_failsweep (int argc, char **argv, const char *runtime)
     }
   if (i == argc)
     return usage ("%s", "no program to run");
+  if (runtime == NULL)
+    {
+      fputs ("dmem: cannot find libdmem.so (set DMEM_RUNTIME)\n", stderr);
+      return DMEM_EXIT_BAD_INPUT;
+    }
   s.argv = argv + i;
   char *log = with_suffix (s.file, ".log"), *prev = with_suffix (s.file, ".prev");
 

@@ -115,13 +115,12 @@ main (int argc, char **argv)
     return dmem_run (argc - 1, argv + 1);
   if (strcmp (cmd, "failsweep") == 0)
     {
+      /* A missing runtime is reported once the arguments are known good
+	 (--help needs none).  */
       char *runtime = dmem_find_runtime ();
-      if (runtime == NULL)
-	{
-	  fputs ("dmem: cannot find libdmem.so (set DMEM_RUNTIME)\n", stderr);
-	  return DMEM_EXIT_BAD_INPUT;
-	}
-      return dmem_failsweep (argc - 1, argv + 1, runtime);
+      int status = dmem_failsweep (argc - 1, argv + 1, runtime);
+      free (runtime);
+      return status;
     }
   return dmem_cli_analyse (argc - 1, argv + 1, stdout);
 }
