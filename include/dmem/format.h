@@ -1,11 +1,11 @@
 /* The in-memory format of the dmem runtime: the one definition shared by the
-   runtime (which writes it) and the C analyzer (which reads it from cores).
+   runtime (which writes it) and the engine (which reads it from cores).
 
    Readers never depend on this file's struct layouts directly: the runtime
    exports `dmem_descriptor` (an array of little-endian uint64 values, see
    enum dmem_descriptor_field) that states every size and offset.  A reader
    finds it through the dynamic symbol table, checks magic and version, and
-   takes the layout from it.  The Python readers (gdb, drgn) do exactly that.
+   takes the layout from it; the engine under dmem, gdb and drgn does that.
 
    Everything here is x86-64 / LP64.  */
 #ifndef DMEM_FORMAT_H
