@@ -3,11 +3,28 @@
    Roots (what a running program can still reach without a pointer from the
    heap): every thread's general registers; its stack from sp-128 (the
    x86-64 red zone) to the end of the mapping holding sp; the whole mapping
-   holding its fs_base (TLS and the thread control block); and every
-   writable PT_LOAD segment (.data, .bss) of every loaded module, except the
-   runtime's own state, whose list links would otherwise make every block
-   reachable.  Aligned 8-byte words only; a word anywhere inside a block's
-   user part (an interior pointer) keeps it reachable.  */
+   holding its fs_base (TLS and the thread control block) when no thread
+   runs on it; every writable PT_LOAD segment (.data, .bss) of every loaded
+   module; and every other writable mapping that holds no block (a module's
+   .data whose file is missing, a program's own pools and arenas, such as
+   CPython's obmalloc arenas), or, of an anonymous mapping, what lies
+   outside the chunks glibc mmapped for single blocks (the kernel merges
+   neighbouring anonymous mappings) -- except the allocator's memory:
+   glibc's heaps (brk and non-main arenas) and the cached stacks of exited
+   threads.  The runtime's own state is never a root: its list links would
+   make every block reachable.  Each root byte is scanned once.  Aligned
+   8-byte words only; a word anywhere inside a block's user part (an
+   interior pointer) keeps it reachable.  A module whose file is missing,
+   or is not the build the core ran, is named in a warning: its roots may
+   be incomplete.
+
+   Leaks are split as valgrind does: in the graph of leaked blocks (an edge
+   from a block to each leaked block a word of its user part points into),
+   every strongly connected component that no other component points to
+   has one direct leak, its lowest-addressed block; every other leaked
+   block is indirect.  The components are found with an iterative Tarjan
+   over an edge list built by scanning each leaked block once: linear, and
+   no recursion however the untrusted core links its blocks.  */
 #include <stdlib.h>
 #include <string.h>
 #include "dmem.h"
@@ -44,12 +61,19 @@ struct reach
   size_t nclusters;
   uint32_t *bucket;        /* per bucket: first block whose start >= the
 			      bucket's, then one past the last cluster's */
-  unsigned char set_to;    /* mark given to blocks found by this flood */
-  size_t leader;           /* the direct leak being flooded, or SIZE_MAX */
   size_t sweep;            /* blocks below this index are queued when
 			      found; the others wait for the sweep */
+  struct span *roots;      /* root ranges, before they are merged */
+  size_t nroots;
+  /* The leaked blocks' graph, while it is built.  */
+  uint32_t *leaked;        /* per block: its index among the leaked, or
+			      NOT_LEAKED */
+  uint32_t from;           /* the leaked block being scanned */
+  uint32_t *seen;          /* per leaked block: the last one that has an
+			      edge to it (no duplicate edges) */
+  uint32_t *edges;         /* targets, grouped by source */
+  size_t nedges, cap_edges;
 };
-
 /* Index the sorted blocks by clusters and buckets, so a word is resolved
    with a search over a few clusters and a bucket of about one block.  */
 static void
@@ -157,25 +181,46 @@ find_block (const struct reach *r, uint64_t v)
   return lo - 1;
 }
 
-/* Mark what word V points to, queueing it for a scan.  */
+#define NOT_LEAKED UINT32_MAX
+
+/* Mark what word V points to reachable, queueing it for a scan.  */
 static inline void
 visit (struct reach *r, uint64_t v)
 {
   size_t i = find_block (r, v);
-  if (i == SIZE_MAX || i == r->leader)
-    return;
-  unsigned char m = r->mark[i];
-  if (m == 0 || (r->set_to == DMEM_INDIRECT && m == DMEM_LEAK))
+  if (i != SIZE_MAX && r->mark[i] == 0)
     {
-      r->mark[i] = r->set_to;
+      r->mark[i] = DMEM_REACHABLE;
       if (i < r->sweep)
 	r->work[r->nwork++] = i;
     }
 }
 
-/* Scan the aligned words of [START, END) in the target.  */
-static void
-scan_range (struct reach *r, uint64_t start, uint64_t end)
+/* Add an edge from the leaked block being scanned to the leaked block V
+   points into, once.  */
+static inline void
+add_edge (struct reach *r, uint64_t v)
+{
+  size_t i = find_block (r, v);
+  if (i == SIZE_MAX)
+    return;
+  uint32_t to = r->leaked[i];
+  if (to == NOT_LEAKED || to == r->from || r->seen[to] == r->from)
+    return;
+  r->seen[to] = r->from;
+  if (r->nedges == r->cap_edges)
+    {
+      r->cap_edges = r->cap_edges ? 2 * r->cap_edges : 1024;
+      r->edges = dmem_xrealloc (r->edges, r->cap_edges, sizeof *r->edges);
+    }
+  r->edges[r->nedges++] = to;
+}
+
+/* Scan the aligned words of [START, END) in the target: mark what they
+   point to (EDGES 0), or add them as edges of the leaked block being
+   scanned (EDGES 1).  */
+static inline __attribute__ ((always_inline)) void
+scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
 {
   struct dmem_target *t = r->t;
   start = (start + 7) & ~(uint64_t) 7;
@@ -204,11 +249,30 @@ scan_range (struct reach *r, uint64_t start, uint64_t end)
 	      uint64_t v;
 	      memcpy (&v, p + 8 * k, 8);
 	      if (v - r->lo < r->hi - r->lo)
-		visit (r, v);
+		{
+		  if (edges)
+		    add_edge (r, v);
+		  else
+		    visit (r, v);
+		}
 	    }
 	}
+      if (stop > UINT64_MAX - 7)
+	return;
       start = (stop + 7) & ~(uint64_t) 7;
     }
+}
+
+static void
+scan_range (struct reach *r, uint64_t start, uint64_t end)
+{
+  scan_words (r, start, end, 0);
+}
+
+static void
+scan_edges (struct reach *r, uint64_t start, uint64_t end)
+{
+  scan_words (r, start, end, 1);
 }
 
 /* Scan the user part of every queued block until the queue is empty.  */
@@ -231,20 +295,269 @@ flood (struct reach *r)
     }
 }
 
-/* Scan [START, END) minus the runtime's state [S0, S1).  */
+/* ---- roots ---- */
+
+/* Add [START, END) to the root ranges.  */
 static void
-scan_except (struct reach *r, uint64_t start, uint64_t end, uint64_t s0,
-	     uint64_t s1)
+add_root (struct reach *r, uint64_t start, uint64_t end)
 {
-  if (s1 <= start || s0 >= end)
-    scan_range (r, start, end);
-  else
+  if (start >= end)
+    return;
+  if ((r->nroots & (r->nroots - 1)) == 0)
+    r->roots = dmem_xrealloc (r->roots, r->nroots ? 2 * r->nroots : 16,
+			      sizeof *r->roots);
+  r->roots[r->nroots++] = (struct span) { start, end };
+}
+
+/* qsort order of spans: by start.  */
+static int
+span_cmp (const void *a, const void *b)
+{
+  const struct span *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The first block whose user part starts at or above ADDR (the blocks are
+   sorted).  */
+static size_t
+first_block_from (const struct dmem_heap *h, uint64_t addr)
+{
+  size_t lo = 0, hi = h->nblocks;
+  while (lo < hi)
     {
-      if (start < s0)
-	scan_range (r, start, s0);
-      if (s1 < end)
-	scan_range (r, s1, end);
+      size_t mid = lo + (hi - lo) / 2;
+      if (h->blocks[mid].user < addr)
+	lo = mid + 1;
+      else
+	hi = mid;
     }
+  return lo;
+}
+
+/* glibc's chunk flags and page size on x86-64.  */
+#define CHUNK_IS_MMAPPED 2
+#define CHUNK_NON_MAIN_ARENA 4
+#define PAGE 4096ULL
+
+/* Copy the LEN bytes at ADDR of REG (loaded) to BUF: 0, or -1 when REG
+   does not hold them all.  */
+static int
+region_bytes (const struct dmem_region *reg, uint64_t addr, void *buf,
+	      size_t len)
+{
+  if (addr < reg->start || addr - reg->start > reg->avail
+      || reg->avail - (addr - reg->start) < len)
+    return -1;
+  memcpy (buf, reg->data + (addr - reg->start), len);
+  return 0;
+}
+
+/* The mapping [*LO, *HI) glibc made for block B alone (a chunk it
+   mmapped: its size word says so, its prev_size is its offset in the
+   mapping), inside REG.  Returns 0, or -1 when B's chunk is not one:
+   REG is then an allocator's heap.  */
+static int
+mmapped_extent (const struct dmem_heap *h, const struct dmem_block_ref *b,
+		const struct dmem_region *reg, uint64_t *lo, uint64_t *hi)
+{
+  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  uint32_t pad;
+  uint64_t w[2], header = b->user - hs;
+  if (b->user < hs
+      || region_bytes (reg, header + h->desc[DMEM_DESC_OFF_ALIGN_PAD], &pad,
+		       4) != 0
+      || header < (uint64_t) pad + 16)
+    return -1;
+  uint64_t chunk = header - pad - 16;   /* prev_size, size, then memory */
+  if (region_bytes (reg, chunk, w, sizeof w) != 0
+      || (w[1] & (CHUNK_IS_MMAPPED | CHUNK_NON_MAIN_ARENA)) != CHUNK_IS_MMAPPED
+      || w[0] > chunk - reg->start || (w[1] & ~7ULL) > reg->end - chunk)
+    return -1;
+  *lo = chunk - w[0];
+  *hi = chunk + (w[1] & ~7ULL);
+  uint64_t end = b->user + b->size;
+  if (*lo % PAGE != 0 || *hi % PAGE != 0 || end < b->user || end > *hi)
+    return -1;
+  return 0;
+}
+
+/* glibc's HEAP_MAX_SIZE on x86-64: a non-main arena's heaps are mmapped
+   at multiples of it.  */
+#define GLIBC_HEAP_MAX_SIZE (64ULL << 20)
+
+/* Whether REG looks like a glibc non-main arena heap: aligned to
+   HEAP_MAX_SIZE, starting with a heap_info whose ar_ptr points to
+   writable memory and whose size fits the mapping.  Its free chunks hold
+   stale pointers: not a root.  */
+static int
+glibc_heap (struct dmem_target *t, const struct dmem_region *reg)
+{
+  uint64_t w[3];
+  if (reg->start % GLIBC_HEAP_MAX_SIZE != 0 || reg->avail < sizeof w)
+    return 0;
+  memcpy (w, reg->data, sizeof w);
+  struct dmem_region *ar = w[0] % 8 == 0 ? dmem_region_at (t, w[0]) : NULL;
+  return ar != NULL && ar->writable && w[2] != 0
+	 && w[2] <= reg->end - reg->start;
+}
+
+/* How far below the end of a thread's stack mapping glibc puts its
+   thread descriptor (struct pthread, about 2 KiB, aligned).  */
+#define TCB_SEARCH (16 * 1024)
+
+/* Where the memory [START, END) of a mapping (REG) stops being the cached
+   stack of an exited thread: glibc keeps the dead thread's descriptor at
+   the top of its stack (tcbhead_t: tcb and self both point to it), and no
+   live thread's fs_base names that descriptor.  Returns START when the
+   range holds no such stack (what is left in one is the dead thread's,
+   not a root).  */
+static uint64_t
+past_dead_stack (struct dmem_target *t, const struct dmem_region *reg,
+		 uint64_t start, uint64_t end)
+{
+  uint64_t from = end - start > TCB_SEARCH ? end - TCB_SEARCH : start;
+  from = (from + 7) & ~7ULL;
+  if (end > reg->start + reg->avail)
+    return start;
+  for (uint64_t a = from; a + 24 <= end; a += 8)
+    {
+      uint64_t tcb, self;
+      memcpy (&tcb, reg->data + (a - reg->start), 8);
+      if (tcb != a)
+	continue;
+      memcpy (&self, reg->data + (a - reg->start) + 16, 8);
+      if (self != tcb)
+	continue;
+      size_t i;
+      for (i = 0; i < t->nthreads; i++)
+	if (t->threads[i].regs[DMEM_REG_FS_BASE] == tcb)
+	  break;
+      if (i == t->nthreads)
+	{
+	  uint64_t top = (tcb / PAGE + 1) * PAGE;
+	  return top < end ? top : end;
+	}
+    }
+  return start;
+}
+
+/* Add the part of [START, END) of REG that is not a dead thread's stack
+   as a root.  */
+static void
+add_anonymous_root (struct reach *r, const struct dmem_region *reg,
+		    uint64_t start, uint64_t end)
+{
+  if (start < end)
+    add_root (r, past_dead_stack (r->t, reg, start, end), end);
+}
+
+/* Add the roots of writable mapping REG, neither a stack nor a TLS: all
+   of it when it holds no block (a file's, a program's pools), else the
+   parts of an anonymous mapping outside the chunks glibc mmapped for
+   single blocks (the kernel merges neighbouring anonymous mappings); none
+   when it is an allocator's heap.  */
+static void
+add_region_roots (struct reach *r, struct dmem_region *reg)
+{
+  struct dmem_target *t = r->t;
+  const struct dmem_heap *h = r->h;
+  size_t b = first_block_from (h, reg->start);
+  if (reg->file_backed)
+    {
+      if (b == h->nblocks || h->blocks[b].user >= reg->end)
+	add_root (r, reg->start, reg->end);
+      return;
+    }
+  dmem_region_load (t, reg);
+  if (glibc_heap (t, reg))
+    return;
+  size_t before = r->nroots;
+  uint64_t at = reg->start;
+  for (; b < h->nblocks && h->blocks[b].user < reg->end; b++)
+    {
+      uint64_t lo, hi;
+      if (mmapped_extent (h, &h->blocks[b], reg, &lo, &hi) != 0
+	  || lo < at)
+	{
+	  r->nroots = before;   /* a heap */
+	  return;
+	}
+      add_anonymous_root (r, reg, at, lo);
+      at = hi;
+    }
+  add_anonymous_root (r, reg, at, reg->end);
+}
+
+/* Region flags while the roots are collected.  */
+#define ON_STACK 1    /* some thread's sp is in it */
+#define HOLDS_TLS 2   /* some thread's fs_base is in it */
+
+/* Visit the registers and collect the root ranges (see the top of this
+   file), then scan each root byte once, leaving out [S0, S1), the
+   runtime's state.  */
+static void
+scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
+{
+  struct dmem_target *t = r->t;
+  unsigned char *flags = dmem_xcalloc (t->nregions + 1, 1);
+  for (size_t i = 0; i < t->nthreads; i++)
+    {
+      const struct dmem_thread *th = &t->threads[i];
+      for (int k = 0; k < DMEM_NREGS; k++)
+	visit (r, th->regs[k]);
+      uint64_t sp = th->regs[DMEM_REG_RSP];
+      struct dmem_region *stack = dmem_region_at (t, sp);
+      if (stack != NULL)
+	{
+	  flags[stack - t->regions] |= ON_STACK;
+	  add_root (r, sp - stack->start > 128 ? sp - 128 : stack->start,
+		    stack->end);
+	}
+      struct dmem_region *tls = dmem_region_at (t, th->regs[DMEM_REG_FS_BASE]);
+      if (tls != NULL)
+	flags[tls - t->regions] |= HOLDS_TLS;
+    }
+  for (size_t i = 0; i < t->nregions; i++)
+    {
+      struct dmem_region *reg = &t->regions[i];
+      if (flags[i] & ON_STACK)
+	continue;   /* from sp up only */
+      if (flags[i] & HOLDS_TLS)
+	{
+	  add_root (r, reg->start, reg->end);
+	  continue;
+	}
+      if (reg->writable)
+	add_region_roots (r, reg);
+    }
+  free (flags);
+  /* A module's .bss may share a mapping with the brk heap.  */
+  if (t->dwfl != NULL)
+    dmem_target_segments (t);
+  for (size_t i = 0; i < t->nsegments; i++)
+    add_root (r, t->segments[i].start, t->segments[i].end);
+
+  qsort (r->roots, r->nroots, sizeof *r->roots, span_cmp);
+  size_t i = 0;
+  while (i < r->nroots)
+    {
+      uint64_t start = r->roots[i].start, end = r->roots[i].end;
+      for (i++; i < r->nroots && r->roots[i].start <= end; i++)
+	if (r->roots[i].end > end)
+	  end = r->roots[i].end;
+      if (s1 <= start || s0 >= end)
+	scan_range (r, start, end);
+      else
+	{
+	  if (start < s0)
+	    scan_range (r, start, s0);
+	  if (s1 < end)
+	    scan_range (r, s1, end);
+	}
+    }
+  free (r->roots);
+  r->roots = NULL;
+  r->nroots = 0;
 }
 
 /* The range of the dynamic linker's module (ld-linux*), as *LO and *HI.  */
@@ -266,73 +579,279 @@ find_loader (Dwfl_Module *mod, void **user __attribute__ ((unused)),
   return DWARF_CB_OK;
 }
 
+/* ---- direct and indirect leaks ---- */
+
+#define UNSEEN UINT32_MAX
+
+/* Mark the unreachable blocks (mark 0) direct or indirect: build their
+   graph, find its strongly connected components (Tarjan, iteratively),
+   and give each component with no edge from another one its one direct
+   leak, its lowest-addressed block.  */
+static void
+classify_leaks (struct reach *r)
+{
+  const struct dmem_heap *h = r->h;
+  size_t n = h->nblocks, nl = 0;
+  r->leaked = dmem_xmalloc (n * sizeof *r->leaked);
+  for (size_t i = 0; i < n; i++)
+    r->leaked[i] = r->mark[i] == 0 && nl < UNSEEN - 1 ? nl++ : NOT_LEAKED;
+  if (nl == 0)
+    {
+      free (r->leaked);
+      return;
+    }
+  uint32_t *block = dmem_xmalloc (nl * sizeof *block);
+  for (size_t i = 0; i < n; i++)
+    if (r->leaked[i] != NOT_LEAKED)
+      block[r->leaked[i]] = i;
+
+  /* The edges, by source in address order: off[u] .. off[u + 1].  */
+  size_t *off = dmem_xmalloc ((nl + 1) * sizeof *off);
+  r->seen = dmem_xmalloc (nl * sizeof *r->seen);
+  memset (r->seen, 0xff, nl * sizeof *r->seen);
+  for (uint32_t u = 0; u < nl; u++)
+    {
+      const struct dmem_block_ref *b = &h->blocks[block[u]];
+      off[u] = r->nedges;
+      r->from = u;
+      scan_edges (r, b->user, b->user + b->size);
+    }
+  off[nl] = r->nedges;
+  free (r->leaked);
+  r->leaked = NULL;
+
+  /* Tarjan: index[] in visiting order, low[] the lowest index reached,
+     comp[] the component once it is complete; a node visited and not yet
+     in a component is on the Tarjan stack.  off[] is each node's cursor
+     into its edges.  */
+  uint32_t *index = r->seen, *low = dmem_xmalloc (nl * sizeof *low);
+  uint32_t *comp = dmem_xmalloc (nl * sizeof *comp);
+  uint32_t *stack = dmem_xmalloc (nl * sizeof *stack);
+  uint32_t *calls = dmem_xmalloc (nl * sizeof *calls);
+  unsigned char *entered = dmem_xcalloc (nl, 1);  /* per component: has an
+						     edge from another one */
+  size_t *end = dmem_xmalloc (nl * sizeof *end);
+  for (uint32_t u = 0; u < nl; u++)
+    {
+      index[u] = UNSEEN;
+      comp[u] = UNSEEN;
+      end[u] = off[u + 1];
+    }
+  uint32_t next = 0, ncomp = 0;
+  size_t nstack = 0, ncalls = 0;
+  for (uint32_t s = 0; s < nl; s++)
+    {
+      if (index[s] != UNSEEN)
+	continue;
+      index[s] = low[s] = next++;
+      stack[nstack++] = s;
+      calls[ncalls++] = s;
+      while (ncalls > 0)
+	{
+	  uint32_t v = calls[ncalls - 1];
+	  if (off[v] < end[v])
+	    {
+	      uint32_t w = r->edges[off[v]++];
+	      if (index[w] == UNSEEN)
+		{
+		  index[w] = low[w] = next++;
+		  stack[nstack++] = w;
+		  calls[ncalls++] = w;
+		}
+	      else if (comp[w] == UNSEEN)   /* on the stack: v's component */
+		{
+		  if (index[w] < low[v])
+		    low[v] = index[w];
+		}
+	      else                          /* a component already complete */
+		entered[comp[w]] = 1;
+	      continue;
+	    }
+	  ncalls--;
+	  if (low[v] == index[v])
+	    {
+	      uint32_t w;
+	      do
+		{
+		  w = stack[--nstack];
+		  comp[w] = ncomp;
+		}
+	      while (w != v);
+	      ncomp++;
+	    }
+	  if (ncalls > 0)
+	    {
+	      uint32_t u = calls[ncalls - 1];
+	      if (comp[v] != UNSEEN)
+		entered[comp[v]] = 1;   /* u is outside v's component */
+	      else if (low[v] < low[u])
+		low[u] = low[v];
+	    }
+	}
+    }
+  /* The first block met of each component never entered is its lowest.  */
+  for (uint32_t u = 0; u < nl; u++)
+    {
+      unsigned char *e = &entered[comp[u]];
+      r->mark[block[u]] = *e ? DMEM_INDIRECT : DMEM_LEAK;
+      *e = 1;
+    }
+  free (end);
+  free (entered);
+  free (calls);
+  free (stack);
+  free (comp);
+  free (low);
+  free (r->seen);
+  r->seen = NULL;
+  free (off);
+  free (block);
+  free (r->edges);
+  r->edges = NULL;
+}
+
+/* ---- roots that cannot be known ---- */
+
+/* Whether any region of T overlaps [LO, HI).  */
+static int
+mapped (struct dmem_target *t, uint64_t lo, uint64_t hi)
+{
+  size_t k = dmem_region_after (t, lo);
+  if (k > 0 && t->regions[k - 1].end > lo)
+    return 1;
+  return k < t->nregions && t->regions[k].start < hi;
+}
+
+/* Whether the build ID note of ELF (loaded at BIAS) is what the target's
+   memory holds at its address: 1 yes, 0 no, -1 when either is unknown.  */
+static int
+build_id_matches (struct dmem_target *t, Elf *elf, GElf_Addr bias)
+{
+  size_t nphdr;
+  if (elf_getphdrnum (elf, &nphdr) != 0)
+    return -1;
+  for (size_t i = 0; i < nphdr; i++)
+    {
+      GElf_Phdr phdr;
+      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_NOTE)
+	continue;
+      Elf_Data *data = elf_getdata_rawchunk (elf, phdr.p_offset,
+					     phdr.p_filesz, ELF_T_NHDR);
+      if (data == NULL)
+	continue;
+      size_t offset = 0, name_offset, desc_offset;
+      GElf_Nhdr nhdr;
+      while (offset < data->d_size
+	     && (offset = gelf_getnote (data, offset, &nhdr, &name_offset,
+					&desc_offset)) > 0)
+	{
+	  if (nhdr.n_type != NT_GNU_BUILD_ID || nhdr.n_namesz != 4
+	      || memcmp ((char *) data->d_buf + name_offset, "GNU", 4) != 0
+	      || nhdr.n_descsz == 0 || nhdr.n_descsz > 64)
+	    continue;
+	  /* Only bytes the core (or the live process) holds: dmem_read
+	     would fall back to the module's file itself.  */
+	  uint64_t addr = phdr.p_vaddr + bias + desc_offset;
+	  struct dmem_region *reg = dmem_region_at (t, addr);
+	  if (reg == NULL)
+	    return -1;
+	  dmem_region_load (t, reg);
+	  if (addr - reg->start > reg->avail
+	      || reg->avail - (addr - reg->start) < nhdr.n_descsz)
+	    return -1;
+	  return memcmp (reg->data + (addr - reg->start),
+			 (char *) data->d_buf + desc_offset,
+			 nhdr.n_descsz) == 0;
+	}
+    }
+  return -1;
+}
+
+/* dwfl_getmodules callback: warn about a module whose roots cannot be
+   known: its file is missing, or is not the one the target ran.  */
+static int
+check_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
+	      const char *name, Dwarf_Addr start __attribute__ ((unused)),
+	      void *arg)
+{
+  struct dmem_target *t = arg;
+  Dwarf_Addr lo, hi;
+  const char *file = NULL;
+  dwfl_module_info (mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+  if (!mapped (t, lo, hi))
+    return DWARF_CB_OK;
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf (mod, &bias);
+  if (elf == NULL)
+    {
+      dmem_warn (t, "module %s: no ELF file found (libdwfl: %s); its "
+		 "writable mappings are used as roots, but its .bss may be "
+		 "missing from them, so leaks may be overstated",
+		 name ? name : "?", dwfl_errmsg (-1));
+      return DWARF_CB_OK;
+    }
+  /* A core's files were looked up after it was written (a live process's
+     are its own): -e or --sysroot may name another build.  */
+  if (t->pid == 0 && t->source == NULL
+      && build_id_matches (t, elf, bias) == 0)
+    {
+      dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
+      dmem_warn (t, "module %s: %s does not match the build ID in the "
+		 "target's memory; its symbols and .data/.bss roots are "
+		 "another file's, so leaks may be misreported",
+		 name ? name : "?", file ? file : "its file");
+    }
+  return DWARF_CB_OK;
+}
+
 /* See dmem.h: mark from the roots, then classify the rest.  */
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 {
-  struct reach r = { .t = t, .h = h, .set_to = DMEM_REACHABLE,
-		     .leader = SIZE_MAX, .sweep = 0 };
+  struct reach r = { .t = t, .h = h, .sweep = 0 };
   r.mark = dmem_xcalloc (h->nblocks + 1, 1);
-  if (h->nblocks == 0)
-    return r.mark;
-  r.work = dmem_xmalloc (h->nblocks * sizeof *r.work);
-  build_index (&r);
-
-  for (size_t i = 0; i < t->nthreads; i++)
+  if (h->nblocks > 0)
     {
-      const struct dmem_thread *th = &t->threads[i];
-      for (int k = 0; k < DMEM_NREGS; k++)
-	visit (&r, th->regs[k]);
-      uint64_t sp = th->regs[DMEM_REG_RSP];
-      struct dmem_region *stack = dmem_region_at (t, sp);
-      if (stack != NULL)
-	scan_range (&r, sp - stack->start > 128 ? sp - 128 : stack->start,
-		    stack->end);
-      struct dmem_region *tls = dmem_region_at (t, th->regs[DMEM_REG_FS_BASE]);
-      if (tls != NULL)
-	scan_range (&r, tls->start, tls->end);
+      r.work = dmem_xmalloc (h->nblocks * sizeof *r.work);
+      build_index (&r);
+      scan_roots (&r, h->desc[DMEM_DESC_STATE_START],
+		  h->desc[DMEM_DESC_STATE_END]);
+      /* Blocks the dynamic linker allocated itself (a thread's DTV,
+	 dlopen's bookkeeping) are reachable, as LeakSanitizer has them:
+	 glibc keeps them through exited threads' cached stacks, memory no
+	 root covers.  */
+      uint64_t loader[2] = { 0, 0 };
+      if (t->dwfl != NULL)
+	dwfl_getmodules (t->dwfl, find_loader, loader, 0);
+      for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
+	{
+	  size_t n;
+	  const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
+	  if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
+	    r.mark[i] = DMEM_REACHABLE;
+	}
+      /* Scan the reachable blocks in address order, so the target's
+	 memory is read mostly sequentially; a block found below the sweep
+	 is queued.  */
+      for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)
+	if (r.mark[r.sweep] == DMEM_REACHABLE)
+	  {
+	    const struct dmem_block_ref *b = &h->blocks[r.sweep];
+	    scan_range (&r, b->user, b->user + b->size);
+	    flood (&r);
+	  }
+      free (r.work);
+      classify_leaks (&r);
+      free (r.bucket);
+      free (r.spans);
+      free (r.clusters);
     }
-  dmem_target_segments (t);
-  for (size_t i = 0; i < t->nsegments; i++)
-    scan_except (&r, t->segments[i].start, t->segments[i].end,
-		 h->desc[DMEM_DESC_STATE_START], h->desc[DMEM_DESC_STATE_END]);
-  /* Blocks the dynamic linker allocated itself (a thread's DTV, dlopen's
-     bookkeeping) are reachable, as LeakSanitizer has them: glibc keeps them
-     through exited threads' cached stacks, memory no root covers.  */
-  uint64_t loader[2] = { 0, 0 };
+  /* libdwfl is the symbol preloader's until it is stopped; the report
+     needs it next anyway.  */
   if (t->dwfl != NULL)
-    dwfl_getmodules (t->dwfl, find_loader, loader, 0);
-  for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
     {
-      size_t n;
-      const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
-      if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
-	r.mark[i] = DMEM_REACHABLE;
+      dmem_symbols_wait (t);
+      dwfl_getmodules (t->dwfl, check_module, t, 0);
     }
-  /* Scan the reachable blocks in address order, so the target's memory is
-     read mostly sequentially; a block found below the sweep is queued.  */
-  for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)
-    if (r.mark[r.sweep] == DMEM_REACHABLE)
-      {
-	const struct dmem_block_ref *b = &h->blocks[r.sweep];
-	scan_range (&r, b->user, b->user + b->size);
-	flood (&r);
-      }
-
-  /* Unreachable blocks in address order: each not yet found from an
-     earlier leak is a direct leak; what it reaches is indirect.  */
-  r.set_to = DMEM_INDIRECT;
-  for (size_t i = 0; i < h->nblocks; i++)
-    if (r.mark[i] == 0)
-      {
-	r.mark[i] = DMEM_LEAK;
-	r.leader = i;
-	r.work[r.nwork++] = i;
-	flood (&r);
-      }
-  free (r.work);
-  free (r.bucket);
-  free (r.spans);
-  free (r.clusters);
   return r.mark;
 }
