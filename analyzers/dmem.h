@@ -53,7 +53,7 @@ struct dmem_region
 {
   uint64_t start, end;
   int writable, readable;
-  int file_backed;       /* live process: a mapping of a file */
+  int file_backed;       /* a mapping of a file (NT_FILE, /proc/PID/maps) */
   const unsigned char *data;
   uint64_t avail;
   int loaded;            /* live process: data was read already */
