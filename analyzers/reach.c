@@ -834,14 +834,18 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 	 memory is read mostly sequentially; a block found below the sweep
 	 is queued.  */
       for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)
-	if (r.mark[r.sweep] == DMEM_REACHABLE)
-	  {
-	    const struct dmem_block_ref *b = &h->blocks[r.sweep];
-	    scan_range (&r, b->user, b->user + b->size);
-	    flood (&r);
-	  }
+	{
+	  if ((r.sweep & 0xffff) == 0)
+	    dmem_progress (t, "finding leaks", r.sweep, h->nblocks);
+	  if (r.mark[r.sweep] != DMEM_REACHABLE)
+	    continue;
+	  const struct dmem_block_ref *b = &h->blocks[r.sweep];
+	  scan_range (&r, b->user, b->user + b->size);
+	  flood (&r);
+	}
       free (r.work);
       classify_leaks (&r);
+      dmem_progress_end (t);
       free (r.bucket);
       free (r.spans);
       free (r.clusters);
