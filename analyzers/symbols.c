@@ -154,44 +154,39 @@ keep (struct dmem_symbols *s, char *str)
   return str;
 }
 
-/* C++ linkage name NAME ("_Z...") demangled, a symbol
-   version ("@@GLIBCXX_3.4") kept after it; else NAME itself, as when the
-   demangler refuses it.  */
+/* NAME as a person reads it: a C++ linkage name ("_Z...") demangled, and
+   a symbol version ("@@GLIBC_2.34") left out (the frame's symbol keeps
+   both); NAME itself when the demangler refuses it.  */
 static const char *
 demangle_name (struct dmem_symbols *s, const char *name)
 {
   size_t len = strcspn (name, "@");
-  if (len >= MAX_DEMANGLE)
+  int mangled = name[0] == '_' && name[1] == 'Z';
+  if (len >= MAX_DEMANGLE || len == 0)
     return name;
   char *base = strndup (name, len);
   if (base == NULL)
     return name;
+  if (!mangled)
+    return keep (s, base);
   int status = -1;
   char *d = __cxa_demangle (base, NULL, NULL, &status);
-  free (base);
   if (d == NULL || status != 0)
     {
       free (d);
-      return name;
+      return keep (s, base);
     }
-  if (name[len] != '\0')
-    {
-      char *v;
-      int ok = asprintf (&v, "%s%s", d, name + len) >= 0;
-      free (d);
-      if (!ok)
-	return name;
-      d = v;
-    }
+  free (base);
   return keep (s, d);
 }
 
-/* NAME as frames show it: demangled (see demangle_name), once per string
-   of the symbol tables and the DWARF.  */
+/* NAME as frames show it (see demangle_name), once per string of the
+   symbol tables and the DWARF.  */
 static const char *
 demangle (struct dmem_symbols *s, const char *name)
 {
-  if (name == NULL || name[0] != '_' || name[1] != 'Z')
+  if (name == NULL
+      || ((name[0] != '_' || name[1] != 'Z') && strchr (name, '@') == NULL))
     return name;
   void **v = map_slot (&s->names, (uintptr_t) name);
   if (*v == NULL)
