@@ -30,9 +30,9 @@ const char *dmem_failure (const struct dmem_target *t);
    the JSON reports' "warnings".  */
 void dmem_warn (struct dmem_target *t, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
-/* Work under way: after about a second, a line "dmem: WHAT: N%" (or
-   "WHAT..." when TOTAL is 0) kept up to date on stderr when it is a
-   terminal.  dmem_progress_end clears it once the work is done.  */
+/* Work under way: once T has been at work for about a second, a line
+   "dmem: WHAT: N%" (or "WHAT..." when TOTAL is 0) kept up to date on stderr
+   when it is a terminal.  dmem_progress_end clears it when WHAT is done.  */
 void dmem_progress (struct dmem_target *t, const char *what, uint64_t done,
 		    uint64_t total);
 void dmem_progress_end (struct dmem_target *t);

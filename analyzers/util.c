@@ -69,7 +69,7 @@ dmem_progress (struct dmem_target *t, const char *what, uint64_t done,
   double at = now ();
   if (t->progress_start == 0)
     t->progress_start = at;
-  if (at - t->progress_start < 1 || at - t->progress_shown < 0.2)
+  if (at - t->progress_start < 1 || at - t->progress_shown < 0.25)
     return;
   t->progress_shown = at;
   char line[128];
@@ -88,7 +88,8 @@ dmem_progress_end (struct dmem_target *t)
   if (t->progress && t->progress_shown != 0
       && write (STDERR_FILENO, "\r\033[K", 4) < 0)
     t->progress = 0;
-  t->progress_start = t->progress_shown = 0;
+  /* The clock keeps running: a second of work in several steps shows.  */
+  t->progress_shown = 0;
 }
 
 /* See dmem.h.  */
