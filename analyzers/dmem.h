@@ -229,6 +229,33 @@ enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3 };
    indirect.  Caller frees.  */
 unsigned char *dmem_reach (struct dmem_target *t, const struct dmem_heap *h);
 
+/* The reference graph, for explain and retained sizes: the roots and the
+   blocks, and the words in them that point into blocks (interior pointers
+   too).  Built on the same index and roots as dmem_reach.  */
+struct dmem_refs;
+/* What a root word's WHERE is when it is not an address: register K of
+   thread I (t->threads[I]), or a block the dynamic linker allocated (held
+   as reachable, as LeakSanitizer does).  */
+#define DMEM_REF_REGISTER(i, k) ((uint64_t) (i) * DMEM_NREGS + (k))
+#define DMEM_REF_REGISTERS_END(t) ((uint64_t) (t)->nthreads * DMEM_NREGS)
+#define DMEM_REF_LOADER UINT64_MAX
+/* Called for each word at WHERE whose value VALUE points into block BLOCK
+   (an index into the heap's sorted blocks).  */
+typedef void dmem_ref_fn (void *arg, uint64_t where, uint64_t value,
+			  size_t block);
+struct dmem_refs *dmem_refs_new (struct dmem_target *t,
+				 const struct dmem_heap *h);
+/* The block whose user part holds ADDR, or SIZE_MAX.  */
+size_t dmem_refs_block_at (const struct dmem_refs *g, uint64_t addr);
+/* FN for every root word pointing into a block (registers first, WHERE
+   below DMEM_REF_REGISTERS_END; then memory, WHERE the word's address;
+   then DMEM_REF_LOADER for the dynamic linker's blocks).  */
+void dmem_refs_roots (struct dmem_refs *g, dmem_ref_fn *fn, void *arg);
+/* FN for every word of block B's user part pointing into a block.  */
+void dmem_refs_block (struct dmem_refs *g, size_t b, dmem_ref_fn *fn,
+		      void *arg);
+void dmem_refs_free (struct dmem_refs *g);
+
 /* ---- symbols.c: PC -> frames (function, inlined calls, file:line, module) ---- */
 
 struct dmem_frame
@@ -293,6 +320,11 @@ struct dmem_options
   enum dmem_format format;
   int all;                /* stacks: one entry per block */
   long limit;             /* stacks, leaks: at most this many groups; -1 all */
+  int retained;           /* stacks: by retained bytes (dominator tree) */
+  uint64_t address;       /* explain: the address asked about */
+  /* diff: the older snapshot (the target is the newer one).  */
+  struct dmem_target *old_target;
+  struct dmem_heap *old_heap;
   FILE *out;
 };
 
@@ -307,6 +339,12 @@ int dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 			  const struct dmem_options *o);
 int dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 			const struct dmem_options *o);
+/* explain.c: what o->address is and why it is alive.  */
+int dmem_report_explain (struct dmem_target *t, struct dmem_heap *h,
+			 const struct dmem_options *o);
+/* diff.c: blocks born and died between o->old_* and T, by stack.  */
+int dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
+		      const struct dmem_options *o);
 
 /* ---- engine.c: the report words and the engine API (engine.h) ---- */
 
@@ -322,6 +360,8 @@ struct dmem_request
   /* The dmem command's target options (CLI only).  */
   const char *executable, *sysroot, *core;
   long pid;
+  const char *old;               /* diff: the older core (or bundle) */
+  double interval;               /* diff --pid: seconds between snapshots */
   char error[512];               /* a usage error */
 };
 

@@ -32,14 +32,43 @@ static const struct command
   int groups;                 /* takes --limit (and --all for stacks) */
   const char *help;
 } commands[] = {
+  { "explain", dmem_report_explain, 0,
+    "Say what an address is and why its block is still alive.\n"
+    "\n"
+    "Usage: dmem explain ADDR [--format=text|json]\n"
+    "\n"
+    "ADDR (hex, 0x...) inside a live block: the block (size, thread, stack,\n"
+    "offset) and the shortest chain of references from a root (a thread's\n"
+    "register or stack frame, a global) to it, each block with its stack and\n"
+    "each link with its offset; or, when no chain exists, that the block is\n"
+    "a direct or indirect leak and which leaked block reaches it.  Else what\n"
+    "the address is: a block header, memory no live block holds, a thread's\n"
+    "stack (which frame), a global (module:symbol+offset).\n" },
+  { "diff", dmem_report_diff, 1,
+    "Show what grew between two snapshots of a heap, by allocation stack.\n"
+    "\n"
+    "Usage: dmem diff OLD [--format=text|json|folded] [--limit N]\n"
+    "\n"
+    "OLD is the older core; the target is the newer one (with the dmem\n"
+    "command: dmem diff OLD NEW, or --pid PID --interval SECONDS for two\n"
+    "snapshots of a live process).  A block is the same in both when its\n"
+    "header address, size and stack match.  For each stack: blocks and bytes\n"
+    "born, died, and the net change, the most growth first.\n" },
   { "stacks", dmem_report_stacks, 1,
     "Show live heap blocks grouped by allocation stack, most bytes first.\n"
     "\n"
-    "Usage: dmem stacks [--format=text|json|folded] [--all] [--limit N]\n"
+    "Usage: dmem stacks [--format=text|json|folded] [--all | --retained]\n"
+    "                   [--limit N]\n"
     "\n"
     "--all\n"
     "  One entry per block (its address, size, thread and stack), in\n"
-    "  address order, instead of one per stack.\n" },
+    "  address order, instead of one per stack.\n"
+    "\n"
+    "--retained\n"
+    "  Sort the stacks by retained bytes: what would be freed with their\n"
+    "  blocks (the dominator tree of the references from the roots), so the\n"
+    "  map or cache that keeps memory alive comes first even when its own\n"
+    "  blocks are small.\n" },
   { "leaks", dmem_report_leaks, 1,
     "Show leaked heap blocks (unreachable from any root), grouped by stack.\n"
     "\n"
@@ -124,12 +153,16 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
     { "pid", required_argument, NULL, 'p' },
     { "all", no_argument, NULL, 'a' },
     { "limit", required_argument, NULL, 'l' },
+    { "retained", no_argument, NULL, 'r' },
+    { "interval", required_argument, NULL, 'i' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 } };
   int c;
   optind = 0;   /* a fresh scan (glibc), each time the engine is called */
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "+:e:p:h", longopts, NULL)) != -1)
+  /* Options may follow the positional words (explain's address, diff's
+     older core, the target): GNU getopt moves those to the end.  */
+  while ((c = getopt_long (argc, argv, ":e:p:h", longopts, NULL)) != -1)
     {
       if (!cli && (c == 'e' || c == 'S' || c == 'p'))
 	return request_error (r, "%s: the debugger's program is the target: "
@@ -179,6 +212,19 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 	case 'a':
 	  r->options.all = 1;
 	  break;
+	case 'r':
+	  r->options.retained = 1;
+	  break;
+	case 'i':
+	  {
+	    char *end;
+	    r->interval = strtod (optarg, &end);
+	    if (*end || end == optarg || !(r->interval >= 0)
+		|| r->interval > 86400)
+	      return request_error (r, "--interval needs seconds, not '%s'",
+				    optarg);
+	    break;
+	  }
 	case 'h':
 	  r->help = 1;
 	  return 0;
@@ -200,8 +246,36 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 	  }
 	}
     }
-  if (r->options.all && strcmp (cmd, "stacks") != 0)
-    return request_error (r, "%s: --all is for stacks only", cmd);
+  if ((r->options.all || r->options.retained) && strcmp (cmd, "stacks") != 0)
+    return request_error (r, "%s: --all and --retained are for stacks only",
+			  cmd);
+  if (r->options.all && r->options.retained)
+    return request_error (r, "%s: --all or --retained, not both", cmd);
+  int explain = strcmp (cmd, "explain") == 0, diff = strcmp (cmd, "diff") == 0;
+  if (r->interval != 0 && !(diff && cli))
+    return request_error (r, "%s: --interval is for dmem diff --pid", cmd);
+  if (explain)
+    {
+      /* The address comes first.  */
+      if (optind == argc)
+	return request_error (r, "%s: which address?", cmd);
+      char *end;
+      errno = 0;
+      r->options.address = strtoull (argv[optind], &end, 16);
+      if (*end || end == argv[optind] || errno)
+	return request_error (r, "explain: '%s' is not a hex address",
+			      argv[optind]);
+      optind++;
+    }
+  if (diff && !(cli && r->pid != 0))
+    {
+      /* The older snapshot comes first.  */
+      if (optind == argc)
+	return request_error (r, "%s: which older core?", cmd);
+      r->old = argv[optind++];
+    }
+  if (diff && cli && r->pid != 0 && r->interval == 0)
+    return request_error (r, "%s: --pid needs --interval SECONDS", cmd);
   if (r->options.limit >= 0 && !r->command->groups)
     return request_error (r, "%s: --limit is for stacks and leaks", cmd);
   int rest = argc - optind;
@@ -316,6 +390,46 @@ load (dmem_engine *e, int preload_symbols)
   return 0;
 }
 
+/* dmem diff: E's loaded heap is the newer snapshot and R->old names the
+   older core, or (a live process, R->interval) E's is the older one and
+   the process is read again after the interval.  Returns the status.  */
+static int
+run_diff (dmem_engine *e, const struct dmem_request *r, FILE *out, FILE *err)
+{
+  dmem_engine *other = dmem_engine_new ();
+  if (other == NULL)
+    return DMEM_EXIT_BAD_INPUT;
+  other->t.err = err;
+  int status;
+  if (r->old != NULL
+      ? dmem_engine_open_core (other, r->old, r->executable, e->sysroot,
+			       e->debug_dirs)
+      : (usleep ((useconds_t) (r->interval * 1e6)),
+	 dmem_engine_open_pid (other, e->pid, e->sysroot, e->debug_dirs)))
+    {
+      fprintf (err, "dmem: %s\n", dmem_engine_error (other));
+      status = DMEM_EXIT_BAD_INPUT;
+    }
+  else if (load (other, 1) != 0)
+    {
+      fprintf (err, "dmem: %s\n", other->error);
+      status = DMEM_EXIT_BAD_INPUT;
+    }
+  else
+    {
+      dmem_engine *older = r->old != NULL ? other : e;
+      dmem_engine *newer = r->old != NULL ? e : other;
+      struct dmem_options o = r->options;
+      o.out = out;
+      o.old_target = &older->t;
+      o.old_heap = &older->h;
+      status = dmem_report_diff (&newer->t, &newer->h, &o);
+    }
+  other->t.err = stderr;
+  dmem_engine_free (other);
+  return status;
+}
+
 /* See dmem.h: run a parsed request on E's open target.  */
 int
 dmem_run_request (dmem_engine *e, const struct dmem_request *r)
@@ -335,6 +449,8 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
       fprintf (err, "dmem: %s\n", e->error);
       status = DMEM_EXIT_BAD_INPUT;
     }
+  else if (r->command->report == dmem_report_diff)
+    status = run_diff (e, r, out, err);
   else
     {
       struct dmem_options o = r->options;
@@ -384,6 +500,7 @@ dmem_engine_open_core (dmem_engine *e, const char *path,
 		       const char *executable, const char *sysroot,
 		       const char *debug_dirs)
 {
+  keep_settings (e, sysroot, debug_dirs);
   if (dmem_target_open_core (&e->t, path, executable, sysroot,
 			     debug_dirs) != 0)
     return open_failed (e);
@@ -409,6 +526,7 @@ int
 dmem_engine_open_source (dmem_engine *e, const struct dmem_source *source,
 			 const char *sysroot, const char *debug_dirs)
 {
+  keep_settings (e, sysroot, debug_dirs);
   if (dmem_target_open_source (&e->t, source, sysroot, debug_dirs) != 0)
     return open_failed (e);
   e->opened = 1;

@@ -73,6 +73,9 @@ struct reach
 			      edge to it (no duplicate edges) */
   uint32_t *edges;         /* targets, grouped by source */
   size_t nedges, cap_edges;
+  /* dmem_refs: what each word pointing into a block is given to.  */
+  dmem_ref_fn *fn;
+  void *arg;
 };
 /* Index the sorted blocks by clusters and buckets, so a word is resolved
    with a search over a few clusters and a bucket of about one block.  */
@@ -216,9 +219,22 @@ add_edge (struct reach *r, uint64_t v)
   r->edges[r->nedges++] = to;
 }
 
+/* Give R's callback the word at WHERE pointing to V, when V is inside a
+   block.  */
+static void
+call_ref (struct reach *r, uint64_t where, uint64_t v)
+{
+  size_t i = find_block (r, v);
+  if (i != SIZE_MAX)
+    r->fn (r->arg, where, v, i);
+}
+
+/* What scan_words does with each word that may point into a block.  */
+enum { MARK, EDGES, CALL };
+
 /* Scan the aligned words of [START, END) in the target: mark what they
-   point to (EDGES 0), or add them as edges of the leaked block being
-   scanned (EDGES 1).  */
+   point to (MARK), add them as edges of the leaked block being scanned
+   (EDGES), or give them to R's callback (CALL).  */
 static inline __attribute__ ((always_inline)) void
 scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
 {
@@ -250,8 +266,10 @@ scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
 	      memcpy (&v, p + 8 * k, 8);
 	      if (v - r->lo < r->hi - r->lo)
 		{
-		  if (edges)
+		  if (edges == EDGES)
 		    add_edge (r, v);
+		  else if (edges == CALL)
+		    call_ref (r, start + 8 * k, v);
 		  else
 		    visit (r, v);
 		}
@@ -266,13 +284,16 @@ scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
 static void
 scan_range (struct reach *r, uint64_t start, uint64_t end)
 {
-  scan_words (r, start, end, 0);
+  if (r->fn != NULL)
+    scan_words (r, start, end, CALL);
+  else
+    scan_words (r, start, end, MARK);
 }
 
 static void
 scan_edges (struct reach *r, uint64_t start, uint64_t end)
 {
-  scan_words (r, start, end, 1);
+  scan_words (r, start, end, EDGES);
 }
 
 /* Scan the user part of every queued block until the queue is empty.  */
@@ -504,7 +525,10 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
     {
       const struct dmem_thread *th = &t->threads[i];
       for (int k = 0; k < DMEM_NREGS; k++)
-	visit (r, th->regs[k]);
+	if (r->fn != NULL)
+	  call_ref (r, DMEM_REF_REGISTER (i, k), th->regs[k]);
+	else
+	  visit (r, th->regs[k]);
       uint64_t sp = th->regs[DMEM_REG_RSP];
       struct dmem_region *stack = dmem_region_at (t, sp);
       if (stack != NULL)
@@ -804,6 +828,96 @@ check_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
   return DWARF_CB_OK;
 }
 
+/* Blocks the dynamic linker allocated itself (a thread's DTV, dlopen's
+   bookkeeping) are reachable, as LeakSanitizer has them: glibc keeps them
+   through exited threads' cached stacks, memory no root covers.  Marks
+   them, or gives them to R's callback as DMEM_REF_LOADER.  */
+static void
+mark_loader_blocks (struct reach *r)
+{
+  const struct dmem_heap *h = r->h;
+  uint64_t loader[2] = { 0, 0 };
+  if (r->t->dwfl != NULL)
+    dwfl_getmodules (r->t->dwfl, find_loader, loader, 0);
+  for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
+    {
+      size_t n;
+      const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
+      if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
+	{
+	  if (r->fn != NULL)
+	    r->fn (r->arg, DMEM_REF_LOADER, h->blocks[i].user, i);
+	  else
+	    r->mark[i] = DMEM_REACHABLE;
+	}
+    }
+}
+
+/* ---- the reference graph: dmem_refs ---- */
+
+struct dmem_refs
+{
+  struct reach r;
+};
+
+/* See dmem.h.  */
+struct dmem_refs *
+dmem_refs_new (struct dmem_target *t, const struct dmem_heap *h)
+{
+  struct dmem_refs *g = dmem_xcalloc (1, sizeof *g);
+  g->r.t = t;
+  g->r.h = h;
+  if (h->nblocks > 0)
+    build_index (&g->r);
+  return g;
+}
+
+/* See dmem.h.  */
+size_t
+dmem_refs_block_at (const struct dmem_refs *g, uint64_t addr)
+{
+  return g->r.h->nblocks == 0 ? SIZE_MAX : find_block (&g->r, addr);
+}
+
+/* See dmem.h.  */
+void
+dmem_refs_roots (struct dmem_refs *g, dmem_ref_fn *fn, void *arg)
+{
+  struct reach *r = &g->r;
+  if (r->h->nblocks == 0)
+    return;
+  r->fn = fn;
+  r->arg = arg;
+  scan_roots (r, r->h->desc[DMEM_DESC_STATE_START],
+	      r->h->desc[DMEM_DESC_STATE_END]);
+  mark_loader_blocks (r);
+  r->fn = NULL;
+}
+
+/* See dmem.h.  */
+void
+dmem_refs_block (struct dmem_refs *g, size_t b, dmem_ref_fn *fn, void *arg)
+{
+  struct reach *r = &g->r;
+  const struct dmem_block_ref *blk = &r->h->blocks[b];
+  r->fn = fn;
+  r->arg = arg;
+  scan_range (r, blk->user, blk->user + blk->size);
+  r->fn = NULL;
+}
+
+/* See dmem.h.  */
+void
+dmem_refs_free (struct dmem_refs *g)
+{
+  if (g == NULL)
+    return;
+  free (g->r.bucket);
+  free (g->r.spans);
+  free (g->r.clusters);
+  free (g);
+}
+
 /* See dmem.h: mark from the roots, then classify the rest.  */
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
@@ -816,20 +930,7 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       build_index (&r);
       scan_roots (&r, h->desc[DMEM_DESC_STATE_START],
 		  h->desc[DMEM_DESC_STATE_END]);
-      /* Blocks the dynamic linker allocated itself (a thread's DTV,
-	 dlopen's bookkeeping) are reachable, as LeakSanitizer has them:
-	 glibc keeps them through exited threads' cached stacks, memory no
-	 root covers.  */
-      uint64_t loader[2] = { 0, 0 };
-      if (t->dwfl != NULL)
-	dwfl_getmodules (t->dwfl, find_loader, loader, 0);
-      for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
-	{
-	  size_t n;
-	  const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
-	  if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
-	    r.mark[i] = DMEM_REACHABLE;
-	}
+      mark_loader_blocks (&r);
       /* Scan the reachable blocks in address order, so the target's
 	 memory is read mostly sequentially; a block found below the sweep
 	 is queued.  */
