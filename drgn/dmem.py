@@ -45,7 +45,7 @@ __all__ = [
     "verify",
 ]
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff")
 
 
 def _live_pid() -> Optional[int]:

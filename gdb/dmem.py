@@ -18,7 +18,7 @@ if _PYTHON_DIR not in sys.path:
 
 import dmem_engine  # noqa: E402
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff")
 
 
 def _core_file():
