@@ -1,7 +1,9 @@
 #!/bin/sh
-# Speed of `dmem leaks` on a core holding 1M live blocks, as a ratio of
-# reading the core file once (`cat core >/dev/null`, warm cache), and the
-# analyzer's peak memory against the core's size.
+# Speed of the engine on a core holding 1M live blocks: `dmem leaks` and
+# `stacks` as a ratio of reading the core file once (`cat core >/dev/null`,
+# warm cache), `stacks --retained` and `explain` against `leaks`, `diff` of
+# two such cores (two runs) against two `leaks`, and the engine's peak memory
+# against the core's size.
 # Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree; KEEP=1
 # keeps the work directory with its core, for profiling)
 set -eu
@@ -42,6 +44,11 @@ cc -O2 -g -o many many.c
 ulimit -c unlimited
 DMEM_OPTS=abort-shutdown LD_PRELOAD=$LIBDMEM ./many "$BLOCKS" 2>/dev/null || true
 core=$(ls core* | head -n 1)
+mv "$core" one.core
+core=one.core
+# A second run: every block is born or died in the diff (another layout).
+DMEM_OPTS=abort-shutdown LD_PRELOAD=$LIBDMEM ./many "$BLOCKS" 2>/dev/null || true
+mv "$(ls core* | head -n 1)" two.core
 size=$(stat -c %s "$core")
 
 # best of 5 wall-clock seconds of a command
@@ -59,6 +66,11 @@ cat "$core" >/dev/null                     # warm the page cache
 t_cat=$(best cat "$core")
 t_leaks=$(best "$DMEM" leaks "$core")
 t_stacks=$(best "$DMEM" stacks "$core")
+t_retained=$(best "$DMEM" stacks --retained "$core")
+addr=$("$DMEM" stacks --all --format=json --limit 1 "$core" |
+       sed -n 's/.*"address": "\(0x[0-9a-f]*\)".*/\1/p' | head -n 1)
+t_explain=$(best "$DMEM" explain "$addr" "$core")
+t_diff=$(best "$DMEM" diff "$core" two.core)
 rss=$(/usr/bin/time -f %M "$DMEM" leaks "$core" 2>&1 >/dev/null | tail -n 1)
 # Anonymous memory (the analyzer's own data, without the page-cache pages
 # of the mapped core): the highest RssAnon seen, sampled every 5 ms.
@@ -74,12 +86,16 @@ wait "$pid"
 "$DMEM" leaks "$core" | tail -n 1
 
 awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
-    -v stacks="$t_stacks" -v rss="$rss" -v anon="$anon" 'BEGIN {
+    -v stacks="$t_stacks" -v rss="$rss" -v anon="$anon" -v retained="$t_retained" \
+    -v explain="$t_explain" -v diff="$t_diff" 'BEGIN {
   printf "blocks            %d\n", blocks
   printf "core size         %.1f MiB\n", size / 1048576
   printf "cat core          %.3f s\n", cat
   printf "dmem leaks        %.3f s  (%.2fx cat; target <= 3x)\n", leaks, leaks / cat
   printf "dmem stacks       %.3f s  (%.2fx cat)\n", stacks, stacks / cat
+  printf "dmem stacks --retained %.3f s (%.2fx leaks; target <= 5x)\n", retained, retained / leaks
+  printf "dmem explain      %.3f s  (%.2fx leaks; target well under 1 s)\n", explain, explain / leaks
+  printf "dmem diff         %.3f s  (%.2fx two leaks; target <= 2x)\n", diff, diff / (2 * leaks)
   printf "dmem leaks maxrss %.1f MiB (%.0f%% of the core; counts the mapped core pages)\n",
          rss / 1024, 100 * rss * 1024 / size
   printf "dmem leaks anon   %.1f MiB (%.0f%% of the core; its own data, sampled)\n",
