@@ -256,6 +256,29 @@ void dmem_refs_block (struct dmem_refs *g, size_t b, dmem_ref_fn *fn,
 		      void *arg);
 void dmem_refs_free (struct dmem_refs *g);
 
+/* ---- retained.c: retained sizes (the dominator tree of dmem_refs) ---- */
+
+/* A block's immediate dominator when it is the virtual root (the block
+   is reached from more than one root, or from a root directly) or when
+   the roots do not reach the block.  */
+#define DMEM_IDOM_ROOT UINT32_MAX
+/* Each block's retained bytes, in H's order: its size plus the retained
+   bytes of the blocks it immediately dominates in the reference graph
+   (dmem_refs, interior pointers too) from a virtual root pointing to every
+   block a root points to.  A block the roots do not reach (a leak)
+   retains its own size only.  When IDOM is not NULL, *IDOM is set to each
+   block's immediate dominator (an index into H's blocks, or
+   DMEM_IDOM_ROOT).  Caller frees both.  */
+uint64_t *dmem_retained (struct dmem_target *t, const struct dmem_heap *h,
+			 uint32_t **idom);
+/* Per group (GROUP: each block's group, below NGROUPS), the sum of the
+   RETAINED bytes of its blocks that no other block of the same group
+   dominates (IDOM from dmem_retained): no byte is counted twice.  Caller
+   frees.  */
+uint64_t *dmem_retained_groups (const struct dmem_heap *h,
+				const uint64_t *retained, const uint32_t *idom,
+				const uint32_t *group, size_t ngroups);
+
 /* ---- symbols.c: PC -> frames (function, inlined calls, file:line, module) ---- */
 
 struct dmem_frame

@@ -264,6 +264,74 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
     }
 }
 
+/* stacks --retained: qsort_r order of group indices, most retained bytes
+   first, then the groups' own order.  */
+static int
+retained_order (const void *a, const void *b, void *arg)
+{
+  const uint64_t *retained = arg;
+  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+  if (retained[x] != retained[y])
+    return retained[x] > retained[y] ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* stacks --retained: the groups G (NG of them, their blocks in IDX) by
+   the bytes their blocks retain (retained.c), each byte counted once per
+   group, most first.  */
+static void
+print_retained (struct dmem_target *t, const struct dmem_heap *h,
+		const struct group *g, size_t ng, const uint32_t *idx,
+		const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  uint32_t *idom;
+  uint64_t *retained = dmem_retained (t, h, &idom);
+  uint32_t *of = dmem_xmalloc ((h->nblocks + 1) * sizeof *of);
+  for (size_t k = 0; k < ng; k++)
+    for (size_t i = g[k].first; i < g[k].first + g[k].n; i++)
+      of[idx[i]] = k;
+  uint64_t *sum = dmem_retained_groups (h, retained, idom, of, ng);
+  free (of);
+  free (idom);
+  free (retained);
+  uint32_t *order = dmem_xmalloc ((ng + 1) * sizeof *order);
+  for (size_t k = 0; k < ng; k++)
+    order[k] = k;
+  qsort_r (order, ng, sizeof *order, retained_order, sum);
+  size_t n = o->limit >= 0 && (size_t) o->limit < ng ? (size_t) o->limit : ng;
+  for (size_t j = 0; j < n; j++)
+    {
+      const struct group *x = &g[order[j]];
+      uint64_t r = sum[order[j]];
+      if (o->format == DMEM_JSON)
+	{
+	  fprintf (out, "%s\n    {\"kind\": \"%s\", \"count\": %" PRIu64
+		   ", \"bytes\": %" PRIu64 ", \"retained_bytes\": %" PRIu64
+		   ", \"threads\": [", j ? "," : "", kind_name (x->kind),
+		   x->count, x->bytes, r);
+	  group_threads (out, h, idx, x, ", ");
+	  fputs ("], \"frames\": ", out);
+	  json_frames (out, t, h, x->stack);
+	  putc ('}', out);
+	}
+      else if (o->format == DMEM_FOLDED)
+	folded_line (out, t, h, x->stack, NULL, r);
+      else
+	{
+	  fprintf (out, "%" PRIu64 " bytes retained by %" PRIu64 " block%s (%"
+		   PRIu64 " bytes of their own) from threads ", r, x->count,
+		   x->count == 1 ? "" : "s", x->bytes);
+	  group_threads (out, h, idx, x, ",");
+	  fputs (":\n", out);
+	  text_frames (out, t, h, x->stack);
+	  putc ('\n', out);
+	}
+    }
+  free (order);
+  free (sum);
+}
+
 /* dmem stacks: live blocks by stack (or each one with --all).  */
 int
 dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
@@ -285,7 +353,10 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
 	idx[i] = i;
       size_t ng;
       struct group *g = make_groups (h, NULL, idx, h->nblocks, &ng);
-      print_groups (t, h, g, ng, idx, o);
+      if (o->retained)
+	print_retained (t, h, g, ng, idx, o);
+      else
+	print_groups (t, h, g, ng, idx, o);
       free (g);
       free (idx);
     }
