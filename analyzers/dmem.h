@@ -223,10 +223,12 @@ int dmem_stack_cmp (const struct dmem_heap *h, uint32_t a, uint32_t b);
 
 /* ---- reach.c: leaks by reachability ---- */
 
-enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3 };
+enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3,
+		 DMEM_POSSIBLE = 4 };
 
-/* One mark per block of H (in H's order): reachable, leak (direct) or
-   indirect.  Caller frees.  */
+/* One mark per block of H (in H's order): reachable (through start
+   pointers only), possible (only through chains with an interior
+   pointer), leak (direct) or indirect.  Caller frees.  */
 unsigned char *dmem_reach (struct dmem_target *t, const struct dmem_heap *h);
 
 /* The reference graph, for explain and retained sizes: the roots and the

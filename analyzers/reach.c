@@ -1,4 +1,4 @@
-/* Leaks by conservative reachability: roots, flood through blocks, direct vs indirect.
+/* Leaks by conservative reachability: roots, flood, possible, direct vs indirect.
 
    Roots (what a running program can still reach without a pointer from the
    heap): every thread's general registers; its stack from sp-128 (the
@@ -13,16 +13,28 @@
    glibc's heaps (brk and non-main arenas) and the cached stacks of exited
    threads.  The runtime's own state is never a root: its list links would
    make every block reachable.  Each root byte is scanned once.  Aligned
-   8-byte words only; a word anywhere inside a block's user part (an
-   interior pointer) keeps it reachable.  A module whose file is missing,
-   or is not the build the core ran, is named in a warning: its roots may
-   be incomplete.
+   8-byte words only.  A module whose file is missing, or is not the build
+   the core ran, is named in a warning: its roots may be incomplete.
 
-   Leaks are split as valgrind does: in the graph of leaked blocks (an edge
-   from a block to each leaked block a word of its user part points into),
-   every strongly connected component that no other component points to
-   has one direct leak, its lowest-addressed block; every other leaked
-   block is indirect.  The components are found with an iterative Tarjan
+   A block is reachable when a chain of words from a root reaches it in
+   which every word points to the start of its block (its user address; a
+   0-byte block's too).  A block that is not reachable so, but that a chain
+   with an interior pointer (a word inside a block's user part, not at its
+   start) reaches, is possible (valgrind's "possibly lost"): what a
+   possible block points to is possible too, unless a start-pointer chain
+   from a root reaches it.  The blocks the dynamic linker allocated are reachable.
+   One flood finds both: a block is marked possible when an interior
+   pointer or a possible block reaches it, and upgraded to reachable
+   (queued again, so what it points to is upgraded too) when a start
+   pointer from a root or a reachable block does.  Each block is scanned
+   at most twice, once possible and once reachable.
+
+   The other blocks are leaks, split as valgrind does: in the graph of
+   leaked blocks (an edge from a block to each leaked block a word of its
+   user part points into, at its start or inside), every strongly
+   connected component that no other component points to has one direct
+   leak, its lowest-addressed block; every other leaked block is
+   indirect.  The components are found with an iterative Tarjan
    over an edge list built by scanning each leaked block once: linear, and
    no recursion however the untrusted core links its blocks.  */
 #include <stdlib.h>
@@ -52,9 +64,13 @@ struct reach
 {
   struct dmem_target *t;
   const struct dmem_heap *h;
-  unsigned char *mark;
+  unsigned char *mark;     /* while flooding: DMEM_REACHABLE or
+			      DMEM_POSSIBLE, | QUEUED while in work */
   uint32_t *work;          /* blocks marked but not yet scanned */
   size_t nwork;
+  int strong;              /* what is being scanned is a root or a
+			      reachable block: its start pointers make
+			      blocks reachable */
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
   struct span *spans;      /* each block's user part, densely */
   struct cluster *clusters;
@@ -186,17 +202,35 @@ find_block (const struct reach *r, uint64_t v)
 
 #define NOT_LEAKED UINT32_MAX
 
-/* Mark what word V points to reachable, queueing it for a scan.  */
-static inline void
+/* A mark's flag while its block waits in reach.work.  */
+#define QUEUED 0x80
+
+/* Mark what word V points to: reachable when it is a start pointer from a
+   root or a reachable block (R->strong), else possible unless marked
+   already; queue the block for a scan (again, when it was possible and is
+   upgraded) unless it waits for the sweep or in the queue already.  */
+static inline __attribute__ ((always_inline)) void
 visit (struct reach *r, uint64_t v)
 {
   size_t i = find_block (r, v);
-  if (i != SIZE_MAX && r->mark[i] == 0)
+  if (i == SIZE_MAX)
+    return;
+  unsigned char m = r->mark[i];
+  if (m == DMEM_REACHABLE)     /* most words, most often */
+    return;
+  unsigned char want = r->strong && v == r->spans[i].start ? DMEM_REACHABLE
+		       : DMEM_POSSIBLE;
+  if ((m & ~QUEUED) == want || m == (DMEM_REACHABLE | QUEUED))
+    return;
+  if (m & QUEUED)
+    r->mark[i] = want | QUEUED;
+  else if (i < r->sweep)
     {
-      r->mark[i] = DMEM_REACHABLE;
-      if (i < r->sweep)
-	r->work[r->nwork++] = i;
+      r->mark[i] = want | QUEUED;
+      r->work[r->nwork++] = i;
     }
+  else
+    r->mark[i] = want;
 }
 
 /* Add an edge from the leaked block being scanned to the leaked block V
@@ -296,13 +330,17 @@ scan_edges (struct reach *r, uint64_t start, uint64_t end)
   scan_words (r, start, end, EDGES);
 }
 
-/* Scan the user part of every queued block until the queue is empty.  */
+/* Scan the user part of every queued block, as what it is marked now,
+   until the queue is empty.  */
 static void
 flood (struct reach *r)
 {
   while (r->nwork > 0)
     {
-      const struct dmem_block_ref *b = &r->h->blocks[r->work[--r->nwork]];
+      uint32_t i = r->work[--r->nwork];
+      const struct dmem_block_ref *b = &r->h->blocks[i];
+      r->mark[i] &= ~QUEUED;
+      r->strong = r->mark[i] == DMEM_REACHABLE;
       /* Start fetching a block scanned a few steps from now.  */
       if (r->nwork >= 8)
 	{
@@ -607,10 +645,10 @@ find_loader (Dwfl_Module *mod, void **user __attribute__ ((unused)),
 
 #define UNSEEN UINT32_MAX
 
-/* Mark the unreachable blocks (mark 0) direct or indirect: build their
-   graph, find its strongly connected components (Tarjan, iteratively),
-   and give each component with no edge from another one its one direct
-   leak, its lowest-addressed block.  */
+/* Mark the blocks neither reachable nor possible (mark 0) direct or
+   indirect: build their graph, find its strongly connected components
+   (Tarjan, iteratively), and give each component with no edge from
+   another one its one direct leak, its lowest-addressed block.  */
 static void
 classify_leaks (struct reach *r)
 {
@@ -922,25 +960,28 @@ dmem_refs_free (struct dmem_refs *g)
 unsigned char *
 dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 {
-  struct reach r = { .t = t, .h = h, .sweep = 0 };
+  struct reach r = { .t = t, .h = h, .sweep = 0, .strong = 1 };
   r.mark = dmem_xcalloc (h->nblocks + 1, 1);
   if (h->nblocks > 0)
     {
+      /* Each block waits in the queue once at a time.  */
       r.work = dmem_xmalloc (h->nblocks * sizeof *r.work);
       build_index (&r);
       scan_roots (&r, h->desc[DMEM_DESC_STATE_START],
 		  h->desc[DMEM_DESC_STATE_END]);
       mark_loader_blocks (&r);
-      /* Scan the reachable blocks in address order, so the target's
-	 memory is read mostly sequentially; a block found below the sweep
-	 is queued.  */
-      for (r.sweep = 0; r.sweep < h->nblocks; r.sweep++)
+      /* Scan the marked blocks in address order, so the target's memory
+	 is read mostly sequentially; a block found (or upgraded) at or
+	 below the sweep is queued.  */
+      for (size_t s = 0; s < h->nblocks; s++)
 	{
-	  if ((r.sweep & 0xffff) == 0)
-	    dmem_progress (t, "finding leaks", r.sweep, h->nblocks);
-	  if (r.mark[r.sweep] != DMEM_REACHABLE)
+	  if ((s & 0xffff) == 0)
+	    dmem_progress (t, "finding leaks", s, h->nblocks);
+	  r.sweep = s + 1;
+	  if (r.mark[s] == 0)
 	    continue;
-	  const struct dmem_block_ref *b = &h->blocks[r.sweep];
+	  const struct dmem_block_ref *b = &h->blocks[s];
+	  r.strong = r.mark[s] == DMEM_REACHABLE;
 	  scan_range (&r, b->user, b->user + b->size);
 	  flood (&r);
 	}

@@ -13,6 +13,7 @@ static const char *
 kind_name (int kind)
 {
   return kind == DMEM_LEAK ? "leak" : kind == DMEM_INDIRECT ? "indirect"
+	 : kind == DMEM_POSSIBLE ? "possible"
 	 : kind == DMEM_REACHABLE ? "reachable" : "live";
 }
 
@@ -20,7 +21,8 @@ kind_name (int kind)
 static const char *
 kind_text (int kind)
 {
-  return kind == DMEM_INDIRECT ? "indirect leak" : kind_name (kind);
+  return kind == DMEM_INDIRECT ? "indirect leak"
+	 : kind == DMEM_POSSIBLE ? "possible leak" : kind_name (kind);
 }
 
 /* Write the frames of stack S (UINT32_MAX: none) in JSON.  */
@@ -68,8 +70,8 @@ struct group
   size_t first, n;   /* their range in the sorted block list */
 };
 
-/* qsort_r order of groups: direct leaks before indirect ones, then bytes,
-   count descending, then stack.  */
+/* qsort_r order of groups: by kind (direct leaks, then indirect, then
+   possible ones), then bytes, count descending, then stack.  */
 static int
 group_order (const void *a, const void *b, void *arg)
 {
@@ -372,14 +374,15 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
   return 0;
 }
 
-/* dmem leaks: reachability, then leak and indirect groups.  */
+/* dmem leaks: reachability, then leak, indirect and possible groups (in
+   the order of their marks).  */
 int
 dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 		   const struct dmem_options *o)
 {
   FILE *out = o->out;
   unsigned char *mark = dmem_reach (t, h);
-  uint64_t n[4] = { 0 }, bytes[4] = { 0 };
+  uint64_t n[DMEM_POSSIBLE + 1] = { 0 }, bytes[DMEM_POSSIBLE + 1] = { 0 };
   uint32_t *idx = dmem_xmalloc ((h->nblocks + 1) * sizeof *idx);
   size_t nleak = 0;
   for (size_t i = 0; i < h->nblocks; i++)
@@ -389,17 +392,20 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
       if (mark[i] != DMEM_REACHABLE)
 	idx[nleak++] = i;
     }
-  uint64_t live_bytes = bytes[1] + bytes[2] + bytes[3];
+  uint64_t live_bytes = bytes[DMEM_REACHABLE] + bytes[DMEM_LEAK]
+			+ bytes[DMEM_INDIRECT] + bytes[DMEM_POSSIBLE];
   size_t ng;
   struct group *g = make_groups (h, mark, idx, nleak, &ng);
   if (o->format == DMEM_JSON)
     fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
 	     PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"leaked_bytes\": %"
 	     PRIu64 ", \"indirect_blocks\": %" PRIu64 ", \"indirect_bytes\": %"
+	     PRIu64 ", \"possible_blocks\": %" PRIu64 ", \"possible_bytes\": %"
 	     PRIu64 ", \"reachable_blocks\": %" PRIu64 ", \"reachable_bytes\": %"
 	     PRIu64 "},\n  \"groups\": [", h->nblocks, live_bytes,
 	     n[DMEM_LEAK], bytes[DMEM_LEAK], n[DMEM_INDIRECT],
-	     bytes[DMEM_INDIRECT], n[DMEM_REACHABLE], bytes[DMEM_REACHABLE]);
+	     bytes[DMEM_INDIRECT], n[DMEM_POSSIBLE], bytes[DMEM_POSSIBLE],
+	     n[DMEM_REACHABLE], bytes[DMEM_REACHABLE]);
   print_groups (t, h, g, ng, idx, o);
   if (o->format == DMEM_JSON)
     {
@@ -410,9 +416,11 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   else if (o->format == DMEM_TEXT)
     fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
 	     " blocks, %" PRIu64 " bytes indirectly leaked in %" PRIu64
+	     " blocks, %" PRIu64 " bytes possibly leaked in %" PRIu64
 	     " blocks, %" PRIu64 " bytes reachable in %" PRIu64 " blocks.\n",
 	     bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
-	     n[DMEM_INDIRECT], bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
+	     n[DMEM_INDIRECT], bytes[DMEM_POSSIBLE], n[DMEM_POSSIBLE],
+	     bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
   free (g);
   free (idx);
   free (mark);

@@ -1,7 +1,9 @@
 /* Unit tests of the engine's reachability (dmem_reach) over fake targets
    built in memory: regions backed by local buffers, threads with
-   registers, a heap of blocks sorted by user address, no libdwfl.  Exits 0
-   when every check passes, 1 otherwise.  */
+   registers, a heap of blocks sorted by user address, no libdwfl: roots,
+   reachable through start pointers, possible through interior pointers,
+   direct and indirect leaks.  Exits 0 when every check passes, 1
+   otherwise.  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,6 +168,14 @@ link (struct fake *f, size_t a, size_t b)
   link_at (f, a, b % 8, b);
 }
 
+/* Block A points into the middle of block B (at word W of A's user
+   part): an interior pointer, 24 bytes past B's start.  */
+static void
+link_inside (struct fake *f, size_t a, size_t w, size_t b)
+{
+  put (f, at (a) + 8 * w, at (b) + 24);
+}
+
 /* A root in the module's .data points to block K.  */
 static void
 root (struct fake *f, size_t k)
@@ -173,22 +183,30 @@ root (struct fake *f, size_t k)
   put (f, DATA + 8 * k, at (k));
 }
 
+/* A root in the module's .data points into the middle of block K.  */
+static void
+root_inside (struct fake *f, size_t k)
+{
+  put (f, DATA + 0x8000 + 8 * k, at (k) + 24);
+}
+
 /* Marks of the fake target's blocks, counted.  */
 struct result
 {
   unsigned char *mark;
-  size_t reachable, direct, indirect;
+  size_t reachable, direct, indirect, possible;
 };
 
 static struct result
 reach (struct fake *f)
 {
-  struct result r = { dmem_reach (&f->t, &f->h), 0, 0, 0 };
+  struct result r = { dmem_reach (&f->t, &f->h), 0, 0, 0, 0 };
   for (size_t i = 0; i < f->h.nblocks; i++)
     {
       r.reachable += r.mark[i] == DMEM_REACHABLE;
       r.direct += r.mark[i] == DMEM_LEAK;
       r.indirect += r.mark[i] == DMEM_INDIRECT;
+      r.possible += r.mark[i] == DMEM_POSSIBLE;
     }
   return r;
 }
@@ -342,19 +360,130 @@ test_two_leaks (void)
   fake_free (&f);
 }
 
-/* A pointer into the middle of a block keeps it, one past its end does
-   not.  */
+/* A pointer into the middle of a block makes it possible, one to its
+   last byte too, one past its end keeps nothing; a pointer to its start
+   keeps it reachable, a 0-byte block's too.  */
 static void
 test_interior_pointer (void)
 {
   struct fake f;
   fake_init (&f);
-  add_blocks (&f, 2);
+  add_blocks (&f, 4);
+  size_t empty = add_block_at (&f, at (4), 0);
   put (&f, DATA, at (0) + 40);
   put (&f, DATA + 8, at (1) + 64);
+  put (&f, DATA + 16, at (2));
+  put (&f, DATA + 24, at (3) + 63);
+  put (&f, DATA + 32, at (4));
   struct result r = reach (&f);
-  TEST_EQ (r.mark[0], DMEM_REACHABLE);
+  TEST_EQ (r.mark[0], DMEM_POSSIBLE);
   TEST_EQ (r.mark[1], DMEM_LEAK);
+  TEST_EQ (r.mark[2], DMEM_REACHABLE);
+  TEST_EQ (r.mark[3], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[empty], DMEM_REACHABLE);
+  free (r.mark);
+  fake_free (&f);
+}
+
+/* What only a possible block reaches is possible, through start pointers
+   too; a register or a stack word pointing inside a block makes it
+   possible as a global's does.  */
+static void
+test_possible_chain (void)
+{
+  struct fake f;
+  fake_init (&f);
+  add_blocks (&f, 8);
+  root_inside (&f, 5);
+  link (&f, 5, 2);                       /* start pointers from 5 on */
+  link (&f, 2, 7);
+  link_inside (&f, 7, 0, 0);
+  f.t.threads[0].regs[3] = at (3) + 8;   /* rbx */
+  put (&f, SP + 16, at (4) + 32);        /* the stack */
+  link (&f, 4, 6);
+  struct result r = reach (&f);
+  TEST_EQ (r.mark[5], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[2], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[7], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[0], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[3], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[4], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[6], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[1], DMEM_LEAK);
+  TEST_EQ (r.possible, 7);
+  free (r.mark);
+  fake_free (&f);
+}
+
+/* A block reached first through an interior pointer, then through a
+   start pointer from a root or a reachable block, is reachable, and so is
+   what it points to; each order of discovery: the block above or below
+   the reachable one, scanned possible first or not.  */
+static void
+test_upgrade (void)
+{
+  struct fake f;
+  fake_init (&f);
+  add_blocks (&f, 12);
+  /* Two roots, one inside, one at the start: reachable.  */
+  root_inside (&f, 0);
+  root (&f, 0);
+  link (&f, 0, 1);
+  /* Inside from a root, at the start from a reachable block above it
+     (scanned possible first, then again): reachable, with its chain
+     below and above.  */
+  root_inside (&f, 3);
+  link (&f, 3, 2);
+  link (&f, 3, 4);
+  link (&f, 4, 5);
+  root (&f, 9);
+  link (&f, 9, 3);
+  /* Inside from a root, at the start from a reachable block below it
+     (upgraded before it is scanned).  */
+  root_inside (&f, 8);
+  link (&f, 8, 6);
+  root (&f, 7);
+  link (&f, 7, 8);
+  /* Inside from a reachable block, at the start from a possible one:
+     possible.  */
+  link_inside (&f, 9, 1, 10);
+  link (&f, 10, 11);
+  link (&f, 11, 10);
+  struct result r = reach (&f);
+  for (size_t k = 0; k < 10; k++)
+    TEST_EQ (r.mark[k], DMEM_REACHABLE);
+  TEST_EQ (r.mark[10], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[11], DMEM_POSSIBLE);
+  free (r.mark);
+  fake_free (&f);
+}
+
+/* Possible blocks are never direct or indirect leaks: a leak pointing to
+   a possible block leaves it possible and is still a direct leak itself;
+   the leaks it points into are indirect, through interior pointers too,
+   as they were before possible blocks.  */
+static void
+test_possible_not_leaked (void)
+{
+  struct fake f;
+  fake_init (&f);
+  add_blocks (&f, 6);
+  root_inside (&f, 1);
+  link (&f, 1, 0);
+  link (&f, 4, 1);              /* a leak to a possible block */
+  link_inside (&f, 4, 2, 0);
+  link_inside (&f, 4, 3, 5);    /* a leak inside another leak */
+  link_inside (&f, 5, 0, 3);
+  struct result r = reach (&f);
+  TEST_EQ (r.mark[0], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[1], DMEM_POSSIBLE);
+  TEST_EQ (r.mark[2], DMEM_LEAK);
+  TEST_EQ (r.mark[4], DMEM_LEAK);
+  TEST_EQ (r.mark[5], DMEM_INDIRECT);
+  TEST_EQ (r.mark[3], DMEM_INDIRECT);
+  TEST_EQ (r.direct, 2);
+  TEST_EQ (r.indirect, 2);
+  TEST_EQ (r.possible, 2);
   free (r.mark);
   fake_free (&f);
 }
@@ -508,7 +637,7 @@ test_mmapped_chunk (void)
   put (&f, chunk, 0);                       /* prev_size: offset 0 */
   put (&f, chunk + 8, 0x10000 | 2);         /* size | IS_MMAPPED */
   put (&f, MMAPPED + 0x800, at (0));        /* the pool below */
-  put (&f, MMAPPED + 0x30000, user + 16);   /* the pool above */
+  put (&f, MMAPPED + 0x30000, user);        /* the pool above */
   put (&f, user + 0x100, at (1));           /* inside the leaked block */
   put (&f, chunk + 0x10000 - 8, at (2));    /* its chunk's tail */
   struct result r = reach (&f);
@@ -555,6 +684,37 @@ test_long_chains (void)
   TEST_EQ (r.direct, 1);
   TEST_EQ (r.mark[N - 1], DMEM_LEAK);
   TEST_EQ (r.indirect, N / 2 - 1);
+  free (r.mark);
+  fake_free (&f);
+}
+
+/* A long chain found possible first (inside its head, from a root), then
+   reachable from a block above it: every block upgraded, each scanned
+   twice at most, no recursion.  And a long chain below a possible head
+   stays possible.  */
+static void
+test_long_upgrade (void)
+{
+  enum { N = 200000 };
+  struct fake f;
+  fake_init (&f);
+  add_blocks (&f, N + 1);
+  /* 0 .. N/2-1: a chain from the top down, inside its head from a root;
+     block N points to its head's start and is a root's.  */
+  put (&f, DATA, at (N / 2 - 1) + 8);
+  for (size_t k = N / 2 - 1; k > 0; k--)
+    link_at (&f, k, 0, k - 1);
+  put (&f, DATA + 16, at (N));
+  link_at (&f, N, 0, N / 2 - 1);
+  /* N/2 .. N-1: a chain from the bottom up, inside its head only.  */
+  put (&f, DATA + 8, at (N / 2) + 16);
+  for (size_t k = N / 2; k < N - 1; k++)
+    link_at (&f, k, 1, k + 1);
+  struct result r = reach (&f);
+  TEST_EQ (r.reachable, N / 2 + 1);
+  TEST_EQ (r.possible, N / 2);
+  TEST_EQ (r.mark[0], DMEM_REACHABLE);
+  TEST_EQ (r.mark[N - 1], DMEM_POSSIBLE);
   free (r.mark);
   fake_free (&f);
 }
@@ -639,6 +799,111 @@ test_random_graphs (void)
     }
 }
 
+/* Random small graphs of start and interior pointers against the rule
+   computed the slow way: reachable through start pointers only from
+   roots pointing to starts; possible when reached otherwise; the rest
+   direct or indirect as in test_random_graphs, over every edge.  */
+static void
+test_random_possible (void)
+{
+  enum { MAXN = 12, ROUNDS = 3000 };
+  unsigned seed = 54321;
+  for (int round = 0; round < ROUNDS; round++)
+    {
+      seed = seed * 1103515245 + 12345;
+      size_t n = 1 + (seed >> 16) % MAXN;
+      /* edge[a][b], rooted[a]: 0 none, 1 to the start, 2 inside.  */
+      int edge[MAXN][MAXN] = { { 0 } }, rooted[MAXN] = { 0 };
+      struct fake f;
+      fake_init (&f);
+      add_blocks (&f, n);
+      for (size_t a = 0; a < n; a++)
+	{
+	  size_t w = 0;
+	  for (size_t b = 0; b < n && w < 8; b++)
+	    {
+	      seed = seed * 1103515245 + 12345;
+	      unsigned x = (seed >> 16) % 10;
+	      if (x < 2)
+		{
+		  edge[a][b] = 1 + x;
+		  if (x == 0)
+		    link_at (&f, a, w++, b);
+		  else
+		    link_inside (&f, a, w++, b);
+		}
+	    }
+	  seed = seed * 1103515245 + 12345;
+	  unsigned x = (seed >> 16) % 12;
+	  if (x < 2)
+	    {
+	      rooted[a] = 1 + x;
+	      if (x == 0)
+		root (&f, a);
+	      else
+		root_inside (&f, a);
+	    }
+	}
+      /* want: reachable by a fixpoint over start pointers, possible by one
+	 over every pointer.  */
+      unsigned char want[MAXN];
+      for (size_t b = 0; b < n; b++)
+	want[b] = rooted[b] == 1 ? DMEM_REACHABLE
+		  : rooted[b] == 2 ? DMEM_POSSIBLE : 0;
+      for (int changed = 1; changed;)
+	{
+	  changed = 0;
+	  for (size_t a = 0; a < n; a++)
+	    for (size_t b = 0; b < n; b++)
+	      {
+		if (!want[a] || !edge[a][b] || want[b] == DMEM_REACHABLE)
+		  continue;
+		unsigned char m = want[a] == DMEM_REACHABLE && edge[a][b] == 1
+				  ? DMEM_REACHABLE : DMEM_POSSIBLE;
+		if (want[b] != m)
+		  {
+		    want[b] = m;
+		    changed = 1;
+		  }
+	      }
+	}
+      int reach_[MAXN][MAXN];
+      for (size_t a = 0; a < n; a++)
+	for (size_t b = 0; b < n; b++)
+	  reach_[a][b] = a == b || edge[a][b];
+      for (size_t k = 0; k < n; k++)
+	for (size_t a = 0; a < n; a++)
+	  for (size_t b = 0; b < n; b++)
+	    reach_[a][b] |= reach_[a][k] && reach_[k][b];
+      for (size_t b = 0; b < n; b++)
+	{
+	  if (want[b])
+	    continue;
+	  int direct = 1;
+	  for (size_t a = 0; a < n; a++)
+	    {
+	      if (a == b || want[a] == DMEM_REACHABLE
+		  || want[a] == DMEM_POSSIBLE)
+		continue;
+	      int same = reach_[a][b] && reach_[b][a];
+	      if ((same && a < b) || (!same && reach_[a][b]))
+		direct = 0;
+	    }
+	  want[b] = direct ? DMEM_LEAK : DMEM_INDIRECT;
+	}
+      struct result r = reach (&f);
+      for (size_t b = 0; b < n; b++)
+	if (r.mark[b] != want[b])
+	  {
+	    fprintf (stderr, "round %d, %zu blocks, block %zu:\n", round, n, b);
+	    TEST_EQ (r.mark[b], want[b]);
+	    break;
+	  }
+      free (r.mark);
+      fake_free (&f);
+    }
+}
+
 /* No blocks, no libdwfl: nothing to mark, nothing to crash on.  */
 static void
 test_empty (void)
@@ -648,7 +913,7 @@ test_empty (void)
   dmem_target_segments (&f.t);
   TEST_EQ (f.t.nsegments, 0);
   struct result r = reach (&f);
-  TEST_EQ (r.reachable + r.direct + r.indirect, 0);
+  TEST_EQ (r.reachable + r.direct + r.indirect + r.possible, 0);
   free (r.mark);
   fake_free (&f);
 }
@@ -665,6 +930,9 @@ main (void)
   test_self_loop ();
   test_two_leaks ();
   test_interior_pointer ();
+  test_possible_chain ();
+  test_upgrade ();
+  test_possible_not_leaked ();
   test_register_and_stack ();
   test_pool_root ();
   test_header_only ();
@@ -673,7 +941,9 @@ main (void)
   test_dead_stack ();
   test_mmapped_chunk ();
   test_long_chains ();
+  test_long_upgrade ();
   test_random_graphs ();
+  test_random_possible ();
   test_empty ();
   if (failures)
     fprintf (stderr, "engine-unit: %d checks failed\n", failures);
