@@ -77,10 +77,12 @@ static const struct command
     "Roots are every thread's registers, stack and TLS, the writable data of\n"
     "every loaded module, and the anonymous writable memory that holds no\n"
     "block (a program's own pools); blocks the dynamic linker allocated count\n"
-    "as reachable.  Of each group of leaked blocks that nothing outside it\n"
-    "points to, the lowest-addressed is a direct leak and everything the\n"
-    "group reaches is an indirect leak.  Direct leaks are listed first, then\n"
-    "indirect ones, each most bytes first.\n" },
+    "as reachable.  A block is reachable through pointers to its start; one\n"
+    "reached only through pointers into its middle is a possible leak.  Of\n"
+    "each group of the other, leaked, blocks that nothing outside it points\n"
+    "to, the lowest-addressed is a direct leak and everything the group\n"
+    "reaches is an indirect leak.  Direct leaks are listed first, then\n"
+    "indirect, then possible ones, each most bytes first.\n" },
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"

@@ -35,7 +35,7 @@ static const char usage_text[] =
   "            before, until it crashes; report the crash and the failed\n"
   "            allocation behind it (exit 1), or 0 if every stack was tried\n"
   "  stacks    live blocks grouped by allocation stack, most bytes first\n"
-  "  leaks     direct and indirect leaks by reachability, grouped by stack\n"
+  "  leaks     direct, indirect and possible leaks by reachability, by stack\n"
   "  stats     totals, per thread, size histogram, peak\n"
   "  mallinfo  true 64-bit mallinfo values, int overflows, recorded calls\n"
   "  verify    header magic and list links of every shard\n"

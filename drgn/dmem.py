@@ -126,7 +126,7 @@ def stacks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
 
 
 def leaks(prog: drgn.Program, limit: Optional[int] = None) -> Dict[str, Any]:
-    """Direct and indirect leaks by reachability, grouped by stack.
+    """Direct, indirect and possible leaks by reachability, grouped by stack.
 
     :param prog: a core dump or live process run under libdmem.so.
     :param limit: keep only this many groups.
