@@ -292,9 +292,13 @@ holds_block (const struct dmem_heap *h, const struct dmem_region *r)
   return b < h->nblocks && h->blocks[b].user < r->end;
 }
 
-/* Fill L for ADDR in module MOD: symbol, section, offset.  */
-static void
-locate_in_module (struct location *l, Dwfl_Module *mod, uint64_t addr)
+/* Fill L for ADDR in module MOD: the symbol holding it (a symbol without
+   a size only at its own address), else its section, else its offset in
+   the module.  Returns 0, or -1 when ADDR is in no section and not
+   MAPPED (a gap in the module's range).  */
+static int
+locate_in_module (struct location *l, Dwfl_Module *mod, uint64_t addr,
+		  int mapped)
 {
   const char *mainfile = NULL;
   Dwarf_Addr low;
@@ -306,6 +310,8 @@ locate_in_module (struct location *l, Dwfl_Module *mod, uint64_t addr)
   GElf_Off off = 0;
   GElf_Sym sym;
   l->symbol = dwfl_module_addrinfo (mod, addr, &off, &sym, NULL, NULL, NULL);
+  if (l->symbol != NULL && sym.st_size == 0 && off != 0)
+    l->symbol = NULL;
   if (l->symbol != NULL && GELF_ST_TYPE (sym.st_info) == STT_FUNC)
     l->kind = K_CODE;
   l->offset = off;
@@ -322,9 +328,13 @@ locate_in_module (struct location *l, Dwfl_Module *mod, uint64_t addr)
 	l->kind = K_CODE;
       if (l->symbol == NULL)
 	l->offset = in;
+      return 0;
     }
-  else if (l->symbol == NULL)
+  if (!mapped)
+    return -1;
+  if (l->symbol == NULL)
     l->offset = addr - low;
+  return 0;
 }
 
 /* What ADDR is, when it is no block's user part, header or guard.  */
@@ -377,11 +387,10 @@ locate (struct explain *x, uint64_t addr, struct location *l)
     }
   dmem_symbols_wait (t);
   Dwfl_Module *mod = t->dwfl ? dwfl_addrmodule (t->dwfl, addr) : NULL;
-  if (mod != NULL)
-    {
-      locate_in_module (l, mod, addr);
-      return;
-    }
+  if (mod != NULL && locate_in_module (l, mod, addr, r != NULL) == 0)
+    return;
+  l->symbol = l->section = l->module = NULL;
+  l->offset = 0;
   if (r == NULL)
     {
       l->kind = K_UNMAPPED;
