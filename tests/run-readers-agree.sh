@@ -34,7 +34,7 @@ LIBDMEM=$full_libdmem
 
 # The reports compared, as words after the target (file names: spaces and
 # '=' become '_').
-reports='stacks|stacks --all|leaks|leaks --format=folded|stats|mallinfo|verify|stacks --format=json|leaks --format=json|stats --format=json|mallinfo --format=json|verify --format=json'
+reports='stacks|stacks --all|stacks --retained|leaks|leaks --format=folded|stats|mallinfo|verify|stacks --format=json|leaks --format=json|stats --format=json|mallinfo --format=json|verify --format=json'
 name_of () { printf '%s' "$1" | tr ' =' '__'; }
 
 # compare BASE: BASE.NAME.{c,gdb,drgn} are the same for every report.
