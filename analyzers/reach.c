@@ -547,6 +547,27 @@ add_region_roots (struct reach *r, struct dmem_region *reg)
   add_anonymous_root (r, reg, at, reg->end);
 }
 
+/* Add the mapping REG that holds a thread's TLS as a root, less the chunks
+   glibc mmapped for single blocks that the kernel merged into it: a block
+   there is held only if something points to it.  */
+static void
+add_tls_root (struct reach *r, struct dmem_region *reg)
+{
+  const struct dmem_heap *h = r->h;
+  dmem_region_load (r->t, reg);
+  uint64_t at = reg->start;
+  for (size_t b = first_block_from (h, reg->start);
+       b < h->nblocks && h->blocks[b].user < reg->end; b++)
+    {
+      uint64_t lo, hi;
+      if (mmapped_extent (h, &h->blocks[b], reg, &lo, &hi) != 0 || lo < at)
+	continue;
+      add_root (r, at, lo);
+      at = hi;
+    }
+  add_root (r, at, reg->end);
+}
+
 /* Region flags while the roots are collected.  */
 #define ON_STACK 1    /* some thread's sp is in it */
 #define HOLDS_TLS 2   /* some thread's fs_base is in it */
@@ -586,7 +607,7 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 	continue;   /* from sp up only */
       if (flags[i] & HOLDS_TLS)
 	{
-	  add_root (r, reg->start, reg->end);
+	  add_tls_root (r, reg);
 	  continue;
 	}
       if (reg->writable)
