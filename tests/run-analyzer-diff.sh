@@ -91,6 +91,7 @@ fi
 
 # Two snapshots of a live process, 30 entries inserted in between.
 start_live analyzer-growth
+say "grow 0"   # stdin's buffer is allocated by the first read
 echo "later 30 1" >&6
 "$DMEM" diff --pid "$live_pid" --interval 3 --format=json >live.json 2>live.err ||
   fail "dmem diff --pid: $(cat live.err)"
