@@ -912,6 +912,19 @@ mark_loader_blocks (struct reach *r)
     }
 }
 
+/* Warn about the modules whose roots cannot be known (see check_module).
+   libdwfl is the symbol preloader's until it is stopped; the report needs
+   it next anyway.  */
+static void
+check_modules (struct dmem_target *t)
+{
+  if (t->dwfl != NULL)
+    {
+      dmem_symbols_wait (t);
+      dwfl_getmodules (t->dwfl, check_module, t, 0);
+    }
+}
+
 /* ---- the reference graph: dmem_refs ---- */
 
 struct dmem_refs
@@ -928,6 +941,7 @@ dmem_refs_new (struct dmem_target *t, const struct dmem_heap *h)
   g->r.h = h;
   if (h->nblocks > 0)
     build_index (&g->r);
+  check_modules (t);
   return g;
 }
 
@@ -1013,12 +1027,6 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
       free (r.spans);
       free (r.clusters);
     }
-  /* libdwfl is the symbol preloader's until it is stopped; the report
-     needs it next anyway.  */
-  if (t->dwfl != NULL)
-    {
-      dmem_symbols_wait (t);
-      dwfl_getmodules (t->dwfl, check_module, t, 0);
-    }
+  check_modules (t);
   return r.mark;
 }
