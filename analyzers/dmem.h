@@ -214,6 +214,9 @@ void dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h);
    changed.  */
 void dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h);
 void dmem_heap_free (struct dmem_heap *h);
+/* Index of the first block of H (sorted) whose user part starts at or
+   above ADDR (nblocks if none).  */
+size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);
 /* The PCs of stack S, and how many are non-zero.  */
 const uint64_t *dmem_stack_pcs (const struct dmem_heap *h, uint32_t s,
 				size_t *n);

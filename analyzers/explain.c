@@ -272,16 +272,7 @@ base_name (const char *path)
 static size_t
 block_above (const struct dmem_heap *h, uint64_t addr)
 {
-  size_t lo = 0, hi = h->nblocks;
-  while (lo < hi)
-    {
-      size_t mid = lo + (hi - lo) / 2;
-      if (h->blocks[mid].user <= addr)
-	lo = mid + 1;
-      else
-	hi = mid;
-    }
-  return lo;
+  return addr == UINT64_MAX ? h->nblocks : dmem_block_from (h, addr + 1);
 }
 
 /* Does region R hold a block's user part?  */

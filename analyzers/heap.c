@@ -499,6 +499,22 @@ dmem_heap_free (struct dmem_heap *h)
   memset (h, 0, sizeof *h);
 }
 
+/* See dmem.h: binary search on the sorted blocks.  */
+size_t
+dmem_block_from (const struct dmem_heap *h, uint64_t addr)
+{
+  size_t lo = 0, hi = h->nblocks;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (h->blocks[mid].user < addr)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  return lo;
+}
+
 /* See dmem.h.  */
 const uint64_t *
 dmem_stack_pcs (const struct dmem_heap *h, uint32_t s, size_t *n)

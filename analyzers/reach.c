@@ -376,22 +376,6 @@ span_cmp (const void *a, const void *b)
   return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* The first block whose user part starts at or above ADDR (the blocks are
-   sorted).  */
-static size_t
-first_block_from (const struct dmem_heap *h, uint64_t addr)
-{
-  size_t lo = 0, hi = h->nblocks;
-  while (lo < hi)
-    {
-      size_t mid = lo + (hi - lo) / 2;
-      if (h->blocks[mid].user < addr)
-	lo = mid + 1;
-      else
-	hi = mid;
-    }
-  return lo;
-}
 
 /* glibc's chunk flags and page size on x86-64.  */
 #define CHUNK_IS_MMAPPED 2
@@ -520,7 +504,7 @@ add_region_roots (struct reach *r, struct dmem_region *reg)
 {
   struct dmem_target *t = r->t;
   const struct dmem_heap *h = r->h;
-  size_t b = first_block_from (h, reg->start);
+  size_t b = dmem_block_from (h, reg->start);
   if (reg->file_backed)
     {
       if (b == h->nblocks || h->blocks[b].user >= reg->end)
@@ -556,7 +540,7 @@ add_tls_root (struct reach *r, struct dmem_region *reg)
   const struct dmem_heap *h = r->h;
   dmem_region_load (r->t, reg);
   uint64_t at = reg->start;
-  for (size_t b = first_block_from (h, reg->start);
+  for (size_t b = dmem_block_from (h, reg->start);
        b < h->nblocks && h->blocks[b].user < reg->end; b++)
     {
       uint64_t lo, hi;
