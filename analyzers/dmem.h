@@ -339,6 +339,34 @@ void dmem_json_str (FILE *out, const char *s);
    DMEM_EXIT_BAD_INPUT / DMEM_EXIT_USAGE.  */
 int dmem_failsweep (int argc, char **argv, const char *runtime);
 
+/* ---- suppress.c: LeakSanitizer's suppressions (leak:PATTERN lines) ---- */
+
+struct dmem_suppressions
+{
+  char **patterns;        /* the leak: patterns, in the files' order */
+  size_t npatterns;
+};
+
+/* Add the leak: patterns of the file PATH to S (start from a zeroed S).
+   Blank lines and # comments are skipped, other kinds (KIND:...) ignored.
+   Returns 0, DMEM_EXIT_BAD_INPUT (the file cannot be read) or
+   DMEM_EXIT_USAGE (a malformed line), with one line in ERROR.  */
+int dmem_suppressions_load (struct dmem_suppressions *s, const char *path,
+			    char *error, size_t size);
+void dmem_suppressions_free (struct dmem_suppressions *s);
+/* Whether STR (NULL or empty: never) matches PATTERN as LeakSanitizer
+   matches: a substring, '*' any run of characters, '^' anchored at the
+   start, '$' at the end.  */
+int dmem_suppression_match (const char *pattern, const char *str);
+/* The index of the pattern of S that suppresses the stack of N PCS, or -1:
+   innermost PC first, its module (full path, then last component), then
+   each of its frames' function (demangled, then linkage name) and source
+   file (full path, then last component); the first pattern in S's order
+   matching any of those.  */
+long dmem_suppression_of (const struct dmem_suppressions *s,
+			  struct dmem_target *t, const uint64_t *pcs,
+			  size_t n);
+
 /* ---- report.c: the subcommands' output ---- */
 
 enum dmem_format { DMEM_TEXT, DMEM_JSON, DMEM_FOLDED };
@@ -350,6 +378,9 @@ struct dmem_options
   long limit;             /* stacks, leaks: at most this many groups; -1 all */
   int retained;           /* stacks: by retained bytes (dominator tree) */
   uint64_t address;       /* explain: the address asked about */
+  int error_exitcode;     /* leaks: the status when direct leaks are found
+			     (1..255), or 0 */
+  const struct dmem_suppressions *suppressions; /* leaks: or NULL */
   /* diff: the older snapshot (the target is the newer one).  */
   struct dmem_target *old_target;
   struct dmem_heap *old_heap;
@@ -390,6 +421,10 @@ struct dmem_request
   long pid;
   const char *old;               /* diff: the older core (or bundle) */
   double interval;               /* diff --pid: seconds between snapshots */
+  /* leaks --suppressions: the files, in order.  */
+#define DMEM_MAX_SUPPRESSION_FILES 16
+  const char *suppression_files[DMEM_MAX_SUPPRESSION_FILES];
+  int nsuppression_files;
   char error[512];               /* a usage error */
 };
 

@@ -73,6 +73,7 @@ static const struct command
     "Show leaked heap blocks (unreachable from any root), grouped by stack.\n"
     "\n"
     "Usage: dmem leaks [--format=text|json|folded] [--limit N]\n"
+    "                  [--suppressions=FILE]... [--error-exitcode=N]\n"
     "\n"
     "Roots are every thread's registers, stack and TLS, the writable data of\n"
     "every loaded module, and the anonymous writable memory that holds no\n"
@@ -82,7 +83,20 @@ static const struct command
     "each group of the other, leaked, blocks that nothing outside it points\n"
     "to, the lowest-addressed is a direct leak and everything the group\n"
     "reaches is an indirect leak.  Direct leaks are listed first, then\n"
-    "indirect, then possible ones, each most bytes first.\n" },
+    "indirect, then possible ones, each most bytes first.\n"
+    "\n"
+    "--suppressions=FILE\n"
+    "  LeakSanitizer's suppressions: lines leak:PATTERN (# comments; other\n"
+    "  kinds ignored).  A group (direct, indirect or possible) is suppressed\n"
+    "  when PATTERN matches a frame's function (demangled or linkage name),\n"
+    "  module or source file (full path or last component): a substring, *\n"
+    "  any characters, ^ at the start, $ at the end.  Suppressed groups are\n"
+    "  left out of the list, the SUMMARY and the status; the patterns used\n"
+    "  are listed with their blocks and bytes.  May be repeated.\n"
+    "\n"
+    "--error-exitcode=N\n"
+    "  Exit N (1..255) when there are direct leaks (not suppressed);\n"
+    "  indirect and possible leaks alone do not count.  Else 0.\n" },
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"
@@ -113,7 +127,7 @@ static const struct command
 const char *
 dmem_engine_help (const char *name)
 {
-  static __thread char text[2048];
+  static __thread char text[4096];
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (strcmp (commands[i].name, name) == 0)
       {
@@ -157,6 +171,8 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
     { "limit", required_argument, NULL, 'l' },
     { "retained", no_argument, NULL, 'r' },
     { "interval", required_argument, NULL, 'i' },
+    { "error-exitcode", required_argument, NULL, 'x' },
+    { "suppressions", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 } };
   int c;
@@ -211,6 +227,22 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 	      r->options.limit = v;
 	    break;
 	  }
+	case 'x':
+	  {
+	    char *end;
+	    errno = 0;
+	    long v = strtol (optarg, &end, 10);
+	    if (*end || end == optarg || v < 1 || v > 255 || errno)
+	      return request_error (r, "--error-exitcode needs a status from 1 "
+				    "to 255, not '%s'", optarg);
+	    r->options.error_exitcode = v;
+	    break;
+	  }
+	case 's':
+	  if (r->nsuppression_files == DMEM_MAX_SUPPRESSION_FILES)
+	    return request_error (r, "%s: too many --suppressions files", cmd);
+	  r->suppression_files[r->nsuppression_files++] = optarg;
+	  break;
 	case 'a':
 	  r->options.all = 1;
 	  break;
@@ -251,6 +283,10 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
   if ((r->options.all || r->options.retained) && strcmp (cmd, "stacks") != 0)
     return request_error (r, "%s: --all and --retained are for stacks only",
 			  cmd);
+  if ((r->options.error_exitcode != 0 || r->nsuppression_files > 0)
+      && strcmp (cmd, "leaks") != 0)
+    return request_error (r, "%s: --error-exitcode and --suppressions are "
+			  "for leaks only", cmd);
   if (r->options.all && r->options.retained)
     return request_error (r, "%s: --all or --retained, not both", cmd);
   int explain = strcmp (cmd, "explain") == 0, diff = strcmp (cmd, "diff") == 0;
@@ -432,6 +468,26 @@ run_diff (dmem_engine *e, const struct dmem_request *r, FILE *out, FILE *err)
   return status;
 }
 
+/* Read R's suppression files into S.  Returns 0, or the status with one
+   line on ERR.  */
+static int
+load_suppressions (const struct dmem_request *r, struct dmem_suppressions *s,
+		   FILE *err)
+{
+  char why[1024];
+  for (int i = 0; i < r->nsuppression_files; i++)
+    {
+      int status = dmem_suppressions_load (s, r->suppression_files[i], why,
+					   sizeof why);
+      if (status != 0)
+	{
+	  fprintf (err, "dmem: %s\n", why);
+	  return status;
+	}
+    }
+  return 0;
+}
+
 /* See dmem.h: run a parsed request on E's open target.  */
 int
 dmem_run_request (dmem_engine *e, const struct dmem_request *r)
@@ -440,11 +496,15 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
   begin_output (e, &out, &err);
   e->t.err = err;
   int status;
+  struct dmem_suppressions suppressions = { NULL, 0 };
   if (r->help)
     {
       fputs (dmem_engine_help (r->command->name), out);
       status = DMEM_EXIT_OK;
     }
+  /* Before the heap is read: a bad file is said at once.  */
+  else if ((status = load_suppressions (r, &suppressions, err)) != 0)
+    ;
   else if (load (e, r->command->report == dmem_report_stacks
 		 || r->command->report == dmem_report_leaks) != 0)
     {
@@ -457,8 +517,10 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
     {
       struct dmem_options o = r->options;
       o.out = out;
+      o.suppressions = r->nsuppression_files > 0 ? &suppressions : NULL;
       status = r->command->report (&e->t, &e->h, &o);
     }
+  dmem_suppressions_free (&suppressions);
   end_output (e, out, err);
   e->t.err = stderr;
   return status;

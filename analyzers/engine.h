@@ -55,8 +55,9 @@ DMEM_API const char *dmem_engine_error (const dmem_engine *e);
 
 /* Run report ARGV[0] (stacks, leaks, stats, mallinfo, verify) with its
    options ARGV[1..ARGC-1] on the open target.  Returns the exit status of
-   `dmem`: 0 analysed, 1 found heap errors (verify), 2 the target cannot be
-   analysed, 64 usage error.  */
+   `dmem`: 0 analysed, 1 found heap errors (verify), N found direct leaks
+   (leaks --error-exitcode=N), 2 the target cannot be analysed, 64 usage
+   error.  */
 DMEM_API int dmem_engine_command (dmem_engine *e, int argc,
 				  const char *const *argv);
 /* The report text and the warning lines of the last command (memory

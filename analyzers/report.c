@@ -374,8 +374,104 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
   return 0;
 }
 
+/* leaks --suppressions: move the groups of G (NG of them) whose stack a
+   pattern of S suppresses to the end of G, each part in its order.
+   Returns how many are kept, at the front; *SUP[K] (K from there on) is
+   the pattern of the K-th group.  Caller frees *SUP.  */
+static size_t
+suppress_groups (struct dmem_target *t, const struct dmem_heap *h,
+		 const struct dmem_suppressions *s, struct group *g, size_t ng,
+		 long **sup)
+{
+  long *of = dmem_xmalloc ((ng + 1) * sizeof *of);
+  size_t kept = 0;
+  for (size_t k = 0; k < ng; k++)
+    {
+      size_t n;
+      const uint64_t *pcs = dmem_stack_pcs (h, g[k].stack, &n);
+      of[k] = dmem_suppression_of (s, t, pcs, n);
+      kept += of[k] < 0;
+    }
+  struct group *moved = dmem_xmalloc ((ng + 1) * sizeof *moved);
+  long *pattern = dmem_xmalloc ((ng + 1) * sizeof *pattern);
+  for (size_t k = 0, a = 0, b = kept; k < ng; k++)
+    if (of[k] < 0)
+      moved[a++] = g[k];
+    else
+      {
+	pattern[b] = of[k];
+	moved[b++] = g[k];
+      }
+  memcpy (g, moved, ng * sizeof *g);
+  free (moved);
+  free (of);
+  *sup = pattern;
+  return kept;
+}
+
+/* leaks --suppressions, text: LeakSanitizer's table of the patterns that
+   suppressed something, BLOCKS and BYTES of each; nothing when none did.  */
+static void
+text_suppressions (FILE *out, const struct dmem_suppressions *s,
+		   const uint64_t *blocks, const uint64_t *bytes)
+{
+  static const char rule[] =
+    "-----------------------------------------------------";
+  size_t used = 0;
+  for (size_t k = 0; k < s->npatterns; k++)
+    used += blocks[k] != 0;
+  if (used == 0)
+    return;
+  fprintf (out, "%s\nSuppressions used:\n  count      bytes template\n", rule);
+  for (size_t k = 0; k < s->npatterns; k++)
+    if (blocks[k] != 0)
+      fprintf (out, "%7" PRIu64 " %10" PRIu64 " %s\n", blocks[k], bytes[k],
+	       s->patterns[k]);
+  fprintf (out, "%s\n\n", rule);
+}
+
+/* leaks, JSON: the "suppressed" patterns that suppressed something (S may
+   be NULL), then the "suppressed_groups" G (NG, their blocks in IDX, the
+   pattern of each in SUP), --limit applied.  */
+static void
+json_suppressed (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
+		 const struct dmem_suppressions *s, const uint64_t *blocks,
+		 const uint64_t *bytes, const struct group *g, size_t ng,
+		 const long *sup, const uint32_t *idx,
+		 const struct dmem_options *o)
+{
+  fputs (",\n  \"suppressed\": [", out);
+  for (size_t k = 0, first = 1; s != NULL && k < s->npatterns; k++)
+    if (blocks[k] != 0)
+      {
+	fputs (first ? "{\"pattern\": " : ", {\"pattern\": ", out);
+	first = 0;
+	dmem_json_str (out, s->patterns[k]);
+	fprintf (out, ", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+		 blocks[k], bytes[k]);
+      }
+  fputs ("],\n  \"suppressed_groups\": [", out);
+  if (o->limit >= 0 && (size_t) o->limit < ng)
+    ng = o->limit;
+  for (size_t k = 0; k < ng; k++)
+    {
+      fprintf (out, "%s\n    {\"kind\": \"%s\", \"count\": %" PRIu64
+	       ", \"bytes\": %" PRIu64 ", \"suppression\": ", k ? "," : "",
+	       kind_name (g[k].kind), g[k].count, g[k].bytes);
+      dmem_json_str (out, s->patterns[sup[k]]);
+      fputs (", \"threads\": [", out);
+      group_threads (out, h, idx, &g[k], ", ");
+      fputs ("], \"frames\": ", out);
+      json_frames (out, t, h, g[k].stack);
+      putc ('}', out);
+    }
+  putc (']', out);
+}
+
 /* dmem leaks: reachability, then leak, indirect and possible groups (in
-   the order of their marks).  */
+   the order of their marks).  With suppressions, the groups they match
+   are counted apart, out of the totals and the exit status.  With
+   --error-exitcode, direct leaks make that the status.  */
 int
 dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 		   const struct dmem_options *o)
@@ -396,35 +492,76 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 			+ bytes[DMEM_INDIRECT] + bytes[DMEM_POSSIBLE];
   size_t ng;
   struct group *g = make_groups (h, mark, idx, nleak, &ng);
+  /* Suppressed groups: out of the totals, tallied per pattern.  */
+  const struct dmem_suppressions *s = o->suppressions;
+  size_t np = s != NULL ? s->npatterns : 0, kept = ng;
+  long *sup = NULL;
+  uint64_t *sup_blocks = dmem_xcalloc (np + 1, sizeof *sup_blocks);
+  uint64_t *sup_bytes = dmem_xcalloc (np + 1, sizeof *sup_bytes);
+  uint64_t suppressed_blocks = 0, suppressed_bytes = 0;
+  if (np > 0)
+    {
+      kept = suppress_groups (t, h, s, g, ng, &sup);
+      for (size_t k = kept; k < ng; k++)
+	{
+	  n[g[k].kind] -= g[k].count;
+	  bytes[g[k].kind] -= g[k].bytes;
+	  sup_blocks[sup[k]] += g[k].count;
+	  sup_bytes[sup[k]] += g[k].bytes;
+	  suppressed_blocks += g[k].count;
+	  suppressed_bytes += g[k].bytes;
+	}
+    }
   if (o->format == DMEM_JSON)
     fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
 	     PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"leaked_bytes\": %"
 	     PRIu64 ", \"indirect_blocks\": %" PRIu64 ", \"indirect_bytes\": %"
 	     PRIu64 ", \"possible_blocks\": %" PRIu64 ", \"possible_bytes\": %"
 	     PRIu64 ", \"reachable_blocks\": %" PRIu64 ", \"reachable_bytes\": %"
-	     PRIu64 "},\n  \"groups\": [", h->nblocks, live_bytes,
+	     PRIu64 ", \"suppressed_blocks\": %" PRIu64
+	     ", \"suppressed_bytes\": %" PRIu64 "},\n  \"groups\": [",
+	     h->nblocks, live_bytes,
 	     n[DMEM_LEAK], bytes[DMEM_LEAK], n[DMEM_INDIRECT],
 	     bytes[DMEM_INDIRECT], n[DMEM_POSSIBLE], bytes[DMEM_POSSIBLE],
-	     n[DMEM_REACHABLE], bytes[DMEM_REACHABLE]);
-  print_groups (t, h, g, ng, idx, o);
+	     n[DMEM_REACHABLE], bytes[DMEM_REACHABLE], suppressed_blocks,
+	     suppressed_bytes);
+  print_groups (t, h, g, kept, idx, o);
   if (o->format == DMEM_JSON)
     {
       putc (']', out);
+      json_suppressed (out, t, h, s, sup_blocks, sup_bytes, g + kept,
+		       ng - kept, sup ? sup + kept : NULL, idx, o);
       dmem_json_warnings (out, t);
       fputs ("}\n", out);
     }
   else if (o->format == DMEM_TEXT)
-    fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
-	     " blocks, %" PRIu64 " bytes indirectly leaked in %" PRIu64
-	     " blocks, %" PRIu64 " bytes possibly leaked in %" PRIu64
-	     " blocks, %" PRIu64 " bytes reachable in %" PRIu64 " blocks.\n",
-	     bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
-	     n[DMEM_INDIRECT], bytes[DMEM_POSSIBLE], n[DMEM_POSSIBLE],
-	     bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
+    {
+      if (np > 0)
+	text_suppressions (out, s, sup_blocks, sup_bytes);
+      fprintf (out, "SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64
+	       " blocks, %" PRIu64 " bytes indirectly leaked in %" PRIu64
+	       " blocks, %" PRIu64 " bytes possibly leaked in %" PRIu64
+	       " blocks, %" PRIu64 " bytes reachable in %" PRIu64 " blocks.\n",
+	       bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
+	       n[DMEM_INDIRECT], bytes[DMEM_POSSIBLE], n[DMEM_POSSIBLE],
+	       bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
+    }
+  int status = DMEM_EXIT_OK;
+  if (o->error_exitcode != 0 && n[DMEM_LEAK] > 0)
+    {
+      /* The front ends' last message line: gdb makes it its error.  */
+      fflush (out);
+      fprintf (t->err, "dmem: leaks found %" PRIu64 " direct leaks.\n",
+	       n[DMEM_LEAK]);
+      status = o->error_exitcode;
+    }
+  free (sup_blocks);
+  free (sup_bytes);
+  free (sup);
   free (g);
   free (idx);
   free (mark);
-  return 0;
+  return status;
 }
 
 struct thread_total

@@ -94,14 +94,22 @@ def _run(words):
         engine.close()
     gdb.write(out)
     lines = messages.splitlines()
-    if status in (dmem_engine.USAGE, dmem_engine.BAD_INPUT) and lines:
+    # Any status but these says the report found something (verify: 1,
+    # leaks --error-exitcode=N: N); it becomes gdb's error, after the report.
+    found = status not in (dmem_engine.OK, dmem_engine.USAGE, dmem_engine.BAD_INPUT)
+    # The engine's own last line says what went wrong or what it found
+    # ("dmem: leaks found 2 direct leaks.").
+    said = lines and (not found or lines[-1].startswith("dmem: %s found " % words[0]))
+    if status != dmem_engine.OK and said:
         for line in lines[:-1]:
             gdb.write(line + "\n", gdb.STDERR)
         raise gdb.GdbError(lines[-1])
     for line in lines:
         gdb.write(line + "\n", gdb.STDERR)
-    if status == dmem_engine.FOUND:
+    if found and words[0] == "verify":
         raise gdb.GdbError("dmem: %s found heap errors." % words[0])
+    if found:
+        raise gdb.GdbError("dmem: %s found something (status %d)." % (words[0], status))
 
 
 def _argv(arg):
