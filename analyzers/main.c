@@ -18,7 +18,8 @@
 #endif
 
 static const char usage_text[] =
-  "Usage: dmem run [-o OPTS] [--] PROG [ARGS...]\n"
+  "Usage: dmem run [-o OPTS] [--error-exitcode=N] [--suppressions=FILE]...\n"
+  "                [--format=FMT] [--output=FILE] [--verify] [--] PROG [ARGS...]\n"
   "       dmem stacks|leaks|stats|mallinfo|verify [OPTIONS] (CORE | --pid PID)\n"
   "       dmem explain ADDR [OPTIONS] (CORE | --pid PID)\n"
   "       dmem diff [OPTIONS] (OLD NEW | --pid PID --interval SECONDS)\n"
@@ -30,7 +31,8 @@ static const char usage_text[] =
   "\n"
   "Subcommands:\n"
   "  run       run PROG under the runtime; print the leak report on stderr\n"
-  "            when it exits; exit with PROG's status (128+N if killed by N)\n"
+  "            when it exits; exit with PROG's status (128+N if killed by N),\n"
+  "            or the --error-exitcode when it leaked\n"
   "  failsweep rerun PROG, each run failing the allocation stacks not failed\n"
   "            before, until it crashes; report the crash and the failed\n"
   "            allocation behind it (exit 1), or 0 if every stack was tried\n"
@@ -53,16 +55,25 @@ static const char usage_text[] =
   "      --retained         stacks: by bytes retained (dominator tree)\n"
   "      --interval=S       diff --pid: seconds between the two snapshots\n"
   "      --limit=N          stacks, leaks: the first N groups only\n"
+  "      --suppressions=FILE\n"
+  "                         leaks, run: LeakSanitizer's leak:PATTERN lines;\n"
+  "                         the leaks they match are counted apart\n"
+  "      --error-exitcode=N leaks, run: exit N (1..255) when there are direct\n"
+  "                         leaks (not suppressed)\n"
   "  -o OPTS                run: extra DMEM_OPTS for the runtime\n"
+  "      --output=FILE      run: the leak report to FILE, not stderr\n"
+  "      --verify           run: also check the heap at exit (dmem verify)\n"
   "  -h, --help             this text\n"
   "\n"
   "Exit status:\n"
   "  0   the target was analysed (for run: PROG's exit status instead)\n"
   "  1   verify: the heap has errors (broken lists, overruns, errors the\n"
   "      runtime caught)\n"
+  "  N   leaks --error-exitcode=N: direct leaks (not suppressed) were found;\n"
+  "      run --error-exitcode=N: so were they, or with --verify heap errors\n"
   "  2   the input cannot be analysed: missing file, not ELF, not a core,\n"
   "      truncated core, no dmem runtime inside, corrupted descriptor\n"
-  "  64  usage error\n";
+  "  64  usage error (also a malformed --suppressions file)\n";
 
 /* See dmem.h: parse, open the target through the engine, report.  */
 int

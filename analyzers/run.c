@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "dmem.h"
+#include "engine.h"
 
 #ifndef DMEM_LIBDIR
 #define DMEM_LIBDIR "/usr/local/lib"
@@ -57,7 +58,9 @@ child_status (int status)
 static const char run_help[] =
   "Run PROG under the dmem runtime; report its leaks on stderr when it exits.\n"
   "\n"
-  "Usage: dmem run [-o OPTS] [--] PROG [ARGS...]\n"
+  "Usage: dmem run [-o OPTS] [--error-exitcode=N] [--suppressions=FILE]...\n"
+  "                [--format=text|json|folded] [--output=FILE] [--verify]\n"
+  "                [--] PROG [ARGS...]\n"
   "\n"
   "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
   "and DMEM_OPTS set to stop-at-exit=PID:PPID, then the DMEM_OPTS of the\n"
@@ -67,30 +70,179 @@ static const char run_help[] =
   "N killed it).  If dmem dies first, PROG still runs to its end, unreported.\n"
   "\n"
   "-o OPTS\n"
-  "  More runtime options (libdmem(3)), comma-separated.\n"
+  "  More runtime options (libdmem(3)), comma-separated.  (Not an output\n"
+  "  file: that is --output.)\n"
+  "--error-exitcode=N\n"
+  "  Exit N (1..255) instead of PROG's status when the report finds direct\n"
+  "  leaks (not suppressed), or, with --verify, heap errors.\n"
+  "--suppressions=FILE\n"
+  "  LeakSanitizer's suppressions (leak:PATTERN lines) for the report, as\n"
+  "  for dmem leaks; may be repeated.\n"
+  "--format=text|json|folded, --json\n"
+  "  The leak report's format (text by default).\n"
+  "--output=FILE\n"
+  "  Write the leak report to FILE (created when PROG starts) instead of\n"
+  "  stderr.\n"
+  "--verify\n"
+  "  Also check the heap at exit (dmem verify: lists, guards, the heap\n"
+  "  errors the runtime caught), its text report on stderr.\n"
   "-h, --help\n"
   "  This text.\n";
 
-/* dmem run [-o OPTS] [--] PROG ARGS: PROG under the runtime, stopped at its
-   exit (stop-at-exit) and analysed live for leaks.  */
+/* What dmem run does at PROG's exit: the leak report's words after
+   leaks --pid=N, where it goes, and whether to verify.  */
+struct at_exit
+{
+  char *words[8 + DMEM_MAX_SUPPRESSION_FILES];
+  int nwords;
+  const char *output;     /* --output, or NULL: stderr */
+  FILE *out;
+  int verify;
+  int error_exitcode;
+};
+
+/* Add the word --OPT=VALUE to A's report words.  Returns 0, or -1 when
+   there are too many.  */
+static int
+add_word (struct at_exit *a, const char *opt, const char *value)
+{
+  char *w;
+  if (a->nwords == sizeof a->words / sizeof *a->words - 1)
+    return -1;
+  if (asprintf (&w, "--%s=%s", opt, value) < 0)
+    {
+      fputs ("dmem: out of memory\n", stderr);
+      exit (DMEM_EXIT_BAD_INPUT);
+    }
+  a->words[a->nwords++] = w;
+  return 0;
+}
+
+/* The leak report (and with --verify the heap check) of PROG, PID,
+   stopped at its exit, on one snapshot.  Returns whether it found what
+   --error-exitcode asks about.  */
+static int
+report_at_exit (struct at_exit *a, const char *prog, pid_t pid)
+{
+  char pidarg[32];
+  snprintf (pidarg, sizeof pidarg, "--pid=%d", (int) pid);
+  a->words[1] = pidarg;
+  struct dmem_request r;
+  if (dmem_parse_request (a->nwords, a->words, &r, 1) != 0)
+    {
+      /* Checked before PROG started.  */
+      fprintf (stderr, "dmem: %s\n", r.error);
+      return 0;
+    }
+  if (a->output != NULL)
+    fprintf (stderr, "dmem: leaks of %s (pid %d) at exit: written to %s\n",
+	     prog, (int) pid, a->output);
+  else
+    fprintf (stderr, "dmem: leaks of %s (pid %d) at exit:\n", prog,
+	     (int) pid);
+  dmem_engine *e = dmem_engine_new ();
+  if (e == NULL)
+    {
+      fputs ("dmem: out of memory\n", stderr);
+      return 0;
+    }
+  dmem_engine_set_streams (e, a->out, stderr);
+  int found = 0;
+  if (dmem_engine_open_pid (e, pid, NULL, NULL) != 0)
+    fprintf (stderr, "dmem: %s\n", dmem_engine_error (e));
+  else
+    {
+      int status = dmem_run_request (e, &r);
+      found = a->error_exitcode != 0 && status == a->error_exitcode;
+      fflush (a->out);
+      if (a->verify)
+	{
+	  char *words[] = { "verify", NULL };
+	  struct dmem_request v;
+	  dmem_parse_request (1, words, &v, 0);
+	  fprintf (stderr, "dmem: heap check of %s (pid %d) at exit:\n", prog,
+		   (int) pid);
+	  dmem_engine_set_streams (e, stderr, stderr);
+	  if (dmem_run_request (e, &v) == DMEM_EXIT_FOUND
+	      && a->error_exitcode != 0)
+	    found = 1;
+	}
+    }
+  dmem_engine_free (e);
+  return found;
+}
+
+/* If ARGV[*I] is the long option NAME (--NAME=VALUE, or --NAME VALUE),
+   set *VALUE and step *I past it.  Returns 1 if so, 0 if not, -1 when
+   the value is missing.  */
+static int
+long_option (int argc, char **argv, int *i, const char *name,
+	     const char **value)
+{
+  const char *a = argv[*i];
+  size_t n = strlen (name);
+  if (strncmp (a, "--", 2) != 0 || strncmp (a + 2, name, n) != 0)
+    return 0;
+  if (a[2 + n] == '=')
+    {
+      *value = a + 3 + n;
+      return 1;
+    }
+  if (a[2 + n] != 0)
+    return 0;
+  if (*i + 1 == argc)
+    return -1;
+  *value = argv[++*i];
+  return 1;
+}
+
+/* dmem run [-o OPTS] [report options] [--] PROG ARGS: PROG under the
+   runtime, stopped at its exit (stop-at-exit) and analysed live for
+   leaks.  */
 int
 dmem_run (int argc, char **argv)
 {
   const char *opts = NULL;
+  struct at_exit a = { .words = { "leaks", NULL }, .nwords = 2 };
   int i = 1;
   for (; i < argc; i++)
     {
-      if (strcmp (argv[i], "--") == 0)
+      /* The leak report's options, passed on as --NAME=VALUE.  */
+      static const char *const report_options[] = { "error-exitcode",
+	"suppressions", "format" };
+      const char *value = NULL;
+      int got = long_option (argc, argv, &i, "output", &value);
+      if (got > 0)
+	{
+	  a.output = value;
+	  continue;
+	}
+      for (size_t k = 0; k < 3 && got == 0; k++)
+	if ((got = long_option (argc, argv, &i, report_options[k], &value)) > 0
+	    && add_word (&a, report_options[k], value) != 0)
+	  return dmem_usage_error ("run: too many options ('%s')", argv[i]);
+      if (got < 0)
+	return dmem_usage_error ("run: %s needs an argument", argv[i]);
+      if (got > 0)
+	continue;
+      if (strcmp (argv[i], "--json") == 0)
+	{
+	  if (add_word (&a, "format", "json") != 0)
+	    return dmem_usage_error ("run: too many options ('%s')", argv[i]);
+	}
+      else if (strcmp (argv[i], "--verify") == 0)
+	a.verify = 1;
+      else if (strcmp (argv[i], "--") == 0)
 	{
 	  i++;
 	  break;
 	}
-      if (strcmp (argv[i], "-h") == 0 || strcmp (argv[i], "--help") == 0)
+      else if (strcmp (argv[i], "-h") == 0 || strcmp (argv[i], "--help") == 0)
 	{
 	  fputs (run_help, stdout);
 	  return DMEM_EXIT_OK;
 	}
-      if (strcmp (argv[i], "-o") == 0)
+      else if (strcmp (argv[i], "-o") == 0)
 	{
 	  if (++i == argc)
 	    return dmem_usage_error ("%s: -o needs an argument", "run");
@@ -105,6 +257,39 @@ dmem_run (int argc, char **argv)
     }
   if (i == argc)
     return dmem_usage_error ("%s: no program to run", "run");
+  /* The report's words and files are checked before PROG runs.  */
+  {
+    struct dmem_request r;
+    a.words[1] = "--pid=1";
+    if (dmem_parse_request (a.nwords, a.words, &r, 1) != 0)
+      return dmem_usage_error ("run: %s", r.error);
+    a.error_exitcode = r.options.error_exitcode;
+    struct dmem_suppressions s = { NULL, 0 };
+    char why[1024];
+    for (int f = 0; f < r.nsuppression_files; f++)
+      {
+	int status = dmem_suppressions_load (&s, r.suppression_files[f], why,
+					     sizeof why);
+	if (status != 0)
+	  {
+	    fprintf (stderr, "dmem: %s\n", why);
+	    dmem_suppressions_free (&s);
+	    return status;
+	  }
+      }
+    dmem_suppressions_free (&s);
+  }
+  a.out = stderr;
+  if (a.output != NULL)
+    {
+      int fd = open (a.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+      if (fd < 0 || (a.out = fdopen (fd, "w")) == NULL)
+	{
+	  fprintf (stderr, "dmem: cannot write %s: %s\n", a.output,
+		   strerror (errno));
+	  return DMEM_EXIT_BAD_INPUT;
+	}
+    }
   char *runtime = dmem_find_runtime ();
   if (runtime == NULL)
     {
@@ -172,7 +357,7 @@ dmem_run (int argc, char **argv)
   /* Let PROG take the terminal's signals; we only report.  */
   signal (SIGINT, SIG_IGN);
   signal (SIGQUIT, SIG_IGN);
-  int status, analysed = 0;
+  int status, analysed = 0, found = 0;
   for (;;)
     {
       if (waitpid (pid, &status, WUNTRACED) < 0)
@@ -180,6 +365,8 @@ dmem_run (int argc, char **argv)
 	  if (errno == EINTR)
 	    continue;
 	  fprintf (stderr, "dmem: waitpid: %s\n", strerror (errno));
+	  if (a.out != stderr)
+	    fclose (a.out);
 	  return DMEM_EXIT_BAD_INPUT;
 	}
       if (!WIFSTOPPED (status))
@@ -187,12 +374,7 @@ dmem_run (int argc, char **argv)
       if (WSTOPSIG (status) == SIGSTOP && !analysed)
 	{
 	  analysed = 1;
-	  char pidarg[32];
-	  snprintf (pidarg, sizeof pidarg, "--pid=%d", (int) pid);
-	  char *args[] = { "leaks", pidarg, NULL };
-	  fprintf (stderr, "dmem: leaks of %s (pid %d) at exit:\n", argv[i],
-		   (int) pid);
-	  dmem_cli_analyse (2, args, stderr);
+	  found = report_at_exit (&a, argv[i], pid);
 	}
       kill (pid, SIGCONT);
     }
@@ -208,6 +390,9 @@ dmem_run (int argc, char **argv)
   else if (!analysed)
     fprintf (stderr, "dmem: %s exited without stopping at exit (exec or "
 	     "_exit?); no leak report\n", argv[i]);
-  return child_status (status);
+  if (a.out != stderr && fclose (a.out) != 0)
+    fprintf (stderr, "dmem: cannot write %s: %s\n", a.output,
+	     strerror (errno));
+  return found ? a.error_exitcode : child_status (status);
 }
 
