@@ -169,7 +169,8 @@ _USAGE = ("usage: drgn (-c CORE | -p PID) dmem.py %s [OPTIONS]; "
 
 def _main(prog: drgn.Program, argv: List[str]) -> int:
     """Run one subcommand as a script; return dmem's exit status (0
-    analysed, 1 verify found errors, 2 cannot analyse, 64 usage error)."""
+    analysed, 1 verify found errors, N leaks --error-exitcode=N found direct
+    leaks, 2 cannot analyse, 64 usage error)."""
     if not argv or argv[0] in ("-h", "--help"):
         (sys.stdout if argv else sys.stderr).write(_USAGE + "\n")
         return 0 if argv else 64
