@@ -177,9 +177,13 @@ struct dmem_block_ref
 
 /* Something wrong found by the walk: KIND is a fixed word ("bad-magic",
    "bad-prev", "cycle", "unreadable", "too-long", "bad-size",
-   "freed-block", "count-mismatch", "bytes-mismatch", "overrun"), ADDRESS
-   the header or shard concerned, STACK the block's stack or UINT32_MAX,
-   SHARD the shard or -1 when no one shard is concerned.  */
+   "freed-block", "count-mismatch", "bytes-mismatch"), ADDRESS the header
+   or shard concerned, STACK the block's stack or UINT32_MAX, SHARD the
+   shard or -1 when no one shard is concerned.  dmem_heap_check adds
+   problems about one block (BLOCK its header, SHARD -1): "overrun" (a
+   live block's guard changed) and "use-after-free" (a quarantined block's
+   poison or guard changed), ADDRESS the first changed byte; "bad-magic"
+   and "bad-size" of a quarantined block's header, ADDRESS the header.  */
 struct dmem_problem
 {
   const char *kind;
@@ -187,6 +191,9 @@ struct dmem_problem
   uint32_t stack;
   int shard;
   uint64_t from;       /* the header whose link led there, or 0 */
+  uint64_t block;      /* dmem_heap_check's: the block's header, else 0 */
+  uint64_t size;       /* ... its requested size (0 when unknown) */
+  uint32_t free_stack; /* a quarantined block's free stack, or UINT32_MAX */
 };
 
 struct dmem_heap
@@ -198,6 +205,8 @@ struct dmem_heap
   size_t nstacks, depth;
   struct dmem_problem *problems;
   size_t nproblems;
+  size_t nquarantined;           /* quarantined blocks dmem_heap_check read */
+  int checked;                   /* dmem_heap_check ran */
   uint64_t shard_allocs, shard_frees;  /* summed over the shards */
   uint64_t stats[DMEM_STAT_COUNT];     /* the runtime's counters */
 };
@@ -209,10 +218,14 @@ int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
 /* Warn on stderr, one line each, about the shards whose walk a problem
    cut short.  */
 void dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h);
-/* Check the guard bytes after every block's user bytes (when the runtime
-   keeps guards), adding an "overrun" problem for each block whose guard
-   changed.  */
-void dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h);
+/* The heap error checks of dmem verify, once per loaded heap (later calls
+   do nothing): the guard after every live block (an "overrun" problem for
+   each changed one), and every block held in the runtime's quarantine
+   rings: its header (freed magic, a size that fits its mapping), its user
+   bytes (all poison) and its guard ("use-after-free" at the first changed
+   byte).  Problems are added to H->problems (their stacks to H->stacks,
+   after the blocks'); bounded on damaged input.  Returns H->nproblems.  */
+size_t dmem_heap_check (struct dmem_target *t, struct dmem_heap *h);
 void dmem_heap_free (struct dmem_heap *h);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */

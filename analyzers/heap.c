@@ -148,7 +148,8 @@ add_problem (struct dmem_heap *h, const char *kind, uint64_t address,
 				 h->nproblems ? 2 * h->nproblems : 1,
 				 sizeof *h->problems);
   h->problems[h->nproblems++] = (struct dmem_problem) { kind, address, stack,
-							 shard, from };
+							 shard, from, 0, 0,
+							 UINT32_MAX };
 }
 
 /* The little-endian uint64 at P + OFF (any alignment).  */
@@ -466,9 +467,80 @@ dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h)
     }
 }
 
-/* See dmem.h.  */
-void
-dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
+/* Bytes of a quarantined block read at a time, and the most slots per
+   ring a descriptor may state.  */
+#define CHECK_CHUNK 16384
+#define MAX_QUARANTINE_SLOTS 65536
+/* Quarantine slots naming a damaged header reported before the rings are
+   taken for garbage.  */
+#define MAX_BAD_HEADERS 16
+
+/* Record a problem about the block whose header is BLOCK (SIZE bytes).  */
+static void
+add_block_problem (struct dmem_heap *h, const char *kind, uint64_t address,
+		   uint64_t block, uint64_t size, uint32_t stack,
+		   uint32_t free_stack)
+{
+  add_problem (h, kind, address, stack, -1, 0);
+  struct dmem_problem *p = &h->problems[h->nproblems - 1];
+  p->block = block;
+  p->size = size;
+  p->free_stack = free_stack;
+}
+
+/* Append stack PCS (H->depth words, cut at the first 0) to H's stacks;
+   returns its index.  Not interned: only problems add stacks this way.  */
+static uint32_t
+append_stack (struct dmem_heap *h, const uint64_t *pcs)
+{
+  size_t depth = h->depth;
+  if (h->nstacks >= UINT32_MAX - 1)
+    return UINT32_MAX;
+  if ((h->nstacks & (h->nstacks - 1)) == 0)
+    h->stacks = dmem_xrealloc (h->stacks, h->nstacks ? 2 * h->nstacks : 1,
+			       depth * 8);
+  uint64_t *to = h->stacks + h->nstacks * depth;
+  size_t n = 0;
+  for (; n < depth && pcs[n] != 0; n++)
+    to[n] = pcs[n];
+  for (; n < depth; n++)
+    to[n] = 0;
+  return h->nstacks++;
+}
+
+/* Offset of the first byte of the LEN bytes at ADDR that is not BYTE: LEN
+   when all are, UINT64_MAX when some cannot be read.  */
+static uint64_t
+first_changed (struct dmem_target *t, uint64_t addr, uint64_t len,
+	       unsigned char byte)
+{
+  unsigned char buf[CHECK_CHUNK];
+  const uint64_t word = 0x0101010101010101ULL * byte;
+  for (uint64_t done = 0; done < len;)
+    {
+      size_t n = len - done < CHECK_CHUNK ? len - done : CHECK_CHUNK;
+      const unsigned char *p = dmem_view (t, addr + done, n, buf);
+      if (p == NULL)
+	return UINT64_MAX;
+      size_t i = 0;
+      for (uint64_t w; i + 8 <= n; i += 8)
+	{
+	  memcpy (&w, p + i, 8);
+	  if (w != word)
+	    break;
+	}
+      for (; i < n; i++)
+	if (p[i] != byte)
+	  return done + i;
+      done += n;
+    }
+  return len;
+}
+
+/* The guard after every live block: an "overrun" at its first changed
+   byte.  */
+static void
+check_guards (struct dmem_target *t, struct dmem_heap *h)
 {
   const uint64_t *d = h->desc;
   uint64_t gs = d[DMEM_DESC_GUARD_SIZE];
@@ -482,11 +554,161 @@ dmem_heap_check_guards (struct dmem_target *t, struct dmem_heap *h)
       for (uint64_t k = 0; g != NULL && k < gs; k++)
 	if (g[k] != want)
 	  {
-	    add_problem (h, "overrun", b->user - d[DMEM_DESC_HEADER_SIZE],
-			 b->stack, -1, 0);
+	    add_block_problem (h, "overrun", b->user + b->size + k,
+			       b->user - d[DMEM_DESC_HEADER_SIZE], b->size,
+			       b->stack, UINT32_MAX);
 	    break;
 	  }
     }
+}
+
+/* One slot of a quarantine ring in use.  */
+struct held
+{
+  uint64_t header;
+  uint32_t ring, slot;
+};
+
+/* qsort order of held blocks: by header, then ring and slot.  */
+static int
+held_order (const void *a, const void *b)
+{
+  const struct held *x = a, *y = b;
+  if (x->header != y->header)
+    return x->header < y->header ? -1 : 1;
+  if (x->ring != y->ring)
+    return x->ring < y->ring ? -1 : 1;
+  return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Every block held in the quarantine rings: a header with the freed
+   magic and a size that fits its mapping, user bytes all poison, the guard
+   intact; else a problem naming both stacks.  */
+static void
+check_quarantine (struct dmem_target *t, struct dmem_heap *h)
+{
+  const uint64_t *d = h->desc;
+  if (d[DMEM_DESC_FIELDS] <= DMEM_DESC_POISON_BYTE
+      || d[DMEM_DESC_QUARANTINE] == 0 || d[DMEM_DESC_QUARANTINE_SLOTS] == 0)
+    return;
+  uint64_t slots = d[DMEM_DESC_QUARANTINE_SLOTS], base = d[DMEM_DESC_QUARANTINE];
+  if (slots > MAX_QUARANTINE_SLOTS)
+    {
+      dmem_warn (t, "the dmem descriptor states %" PRIu64 " quarantine slots "
+		 "per ring; the quarantine is not checked", slots);
+      return;
+    }
+  /* struct dmem_quarantine: its counters and lock, then SLOTS entries of
+     a header address and the free stack (the descriptor's depth).  */
+  uint64_t hs = d[DMEM_DESC_HEADER_SIZE], gs = d[DMEM_DESC_GUARD_SIZE];
+  if (gs > MAX_HEADER)
+    gs = 0;   /* not a guard we know: the poison is still checked */
+  uint64_t entry = 8 + h->depth * 8;
+  uint64_t first = offsetof (struct dmem_quarantine, slots);
+  uint64_t ring = first + slots * entry;
+  if (base > UINT64_MAX - DMEM_QUARANTINE_RINGS * ring)
+    return;
+  struct held *held = NULL;
+  size_t nheld = 0;
+  unsigned char buf[MAX_HEADER];
+  int unreadable_rings = 0;
+  for (uint32_t r = 0; r < DMEM_QUARANTINE_RINGS; r++)
+    for (uint32_t i = 0; i < slots; i++)
+      {
+	uint64_t at = base + r * ring + first + i * entry, block;
+	if (dmem_read (t, at, &block, 8) != 0)
+	  {
+	    unreadable_rings++;
+	    break;
+	  }
+	if (block == 0)
+	  continue;
+	if ((nheld & (nheld - 1)) == 0)
+	  held = dmem_xrealloc (held, nheld ? 2 * nheld : 1, sizeof *held);
+	held[nheld++] = (struct held) { block, r, i };
+      }
+  if (unreadable_rings > 0)
+    dmem_warn (t, "%d of the %d quarantine rings at 0x%" PRIx64 " cannot be "
+	       "read; their blocks are not checked", unreadable_rings,
+	       DMEM_QUARANTINE_RINGS, base);
+  if (nheld > 1)
+    qsort (held, nheld, sizeof *held, held_order);
+  unsigned char poison = d[DMEM_DESC_POISON_BYTE];
+  unsigned char guard = d[DMEM_DESC_GUARD_BYTE];
+  uint64_t pcs[MAX_DEPTH], free_pcs[MAX_DEPTH];
+  size_t unreadable = 0, bad_headers = 0;
+  for (size_t k = 0; k < nheld; k++)
+    {
+      /* A block is in one slot; a header seen again is a damaged ring.  */
+      uint64_t header = held[k].header;
+      if (k > 0 && header == held[k - 1].header)
+	continue;
+      uint64_t at = base + held[k].ring * ring + first + held[k].slot * entry;
+      const unsigned char *hdr = dmem_view (t, header, hs, buf);
+      if (hdr == NULL || dmem_read (t, at + 8, free_pcs, h->depth * 8) != 0)
+	{
+	  unreadable++;
+	  continue;
+	}
+      memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      uint64_t size = get_u64 (hdr, d[DMEM_DESC_OFF_SIZE]);
+      struct dmem_region *reg = dmem_region_at (t, header);
+      const char *bad = NULL;
+      if (get_u64 (hdr, d[DMEM_DESC_OFF_MAGIC])
+	  != (d[DMEM_DESC_FREED_MAGIC] ^ header))
+	bad = "bad-magic";
+      else if (reg == NULL || header > UINT64_MAX - hs - gs
+	       || header + hs + gs > reg->end
+	       || size > reg->end - (header + hs + gs))
+	bad = "bad-size";
+      if (bad != NULL && ++bad_headers > MAX_BAD_HEADERS)
+	{
+	  dmem_warn (t, "more than %d quarantine slots name damaged headers; "
+		     "the rest of the quarantine is not checked",
+		     MAX_BAD_HEADERS);
+	  break;
+	}
+      if (bad != NULL)
+	{
+	  h->nquarantined++;
+	  add_block_problem (h, bad, header, header, 0, append_stack (h, pcs),
+			     append_stack (h, free_pcs));
+	  continue;
+	}
+      uint64_t user = header + hs;
+      uint64_t off = first_changed (t, user, size, poison);
+      if (off == size && gs > 0)
+	{
+	  uint64_t g = first_changed (t, user + size, gs, guard);
+	  off = g == UINT64_MAX ? g : size + g;
+	}
+      if (off == UINT64_MAX)
+	{
+	  unreadable++;
+	  continue;
+	}
+      h->nquarantined++;
+      if (off < size + gs)
+	add_block_problem (h, "use-after-free", user + off, header, size,
+			   append_stack (h, pcs), append_stack (h, free_pcs));
+    }
+  if (unreadable > 0)
+    dmem_warn (t, "%zu blocks in the quarantine cannot be read; they are not "
+	       "checked", unreadable);
+  free (held);
+}
+
+/* See dmem.h.  */
+size_t
+dmem_heap_check (struct dmem_target *t, struct dmem_heap *h)
+{
+  if (!h->checked)
+    {
+      h->checked = 1;
+      check_guards (t, h);
+      check_quarantine (t, h);
+    }
+  return h->nproblems;
 }
 
 /* Release what dmem_heap_load allocated.  */

@@ -782,13 +782,16 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
   uint64_t total_caught = read_log (t, h, DMEM_DESC_ERROR_LOG, sizeof *caught,
 				    (void **) &caught, &ncaught);
   FILE *out = o->out;
-  dmem_heap_check_guards (t, h);
+  dmem_heap_check (t, h);
+  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
   if (o->format == DMEM_JSON)
     {
       /* A heap error the runtime caught is a failure even when the lists
 	 it left behind are sound.  */
-      fprintf (out, "{\"ok\": %s, \"blocks_checked\": %zu, \"errors\": [",
-	       h->nproblems || total_caught ? "false" : "true", h->nblocks);
+      fprintf (out, "{\"ok\": %s, \"blocks_checked\": %zu, "
+	       "\"quarantined_checked\": %zu, \"errors\": [",
+	       h->nproblems || total_caught ? "false" : "true", h->nblocks,
+	       h->nquarantined);
       for (size_t i = 0; i < h->nproblems; i++)
 	{
 	  const struct dmem_problem *p = &h->problems[i];
@@ -796,9 +799,23 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		   "\", \"shard\": ", i ? "," : "", p->kind, p->address);
 	  if (p->shard >= 0)
 	    fprintf (out, "%d, \"frames\": ", p->shard);
+	  else if (p->block != 0 && p->address >= p->block + hs)
+	    /* Overrun, use-after-free: the first changed byte's offset in
+	       the user bytes (the guard follows them).  */
+	    fprintf (out, "null, \"block\": \"0x%" PRIx64 "\", \"size\": %"
+		     PRIu64 ", \"offset\": %" PRIu64 ", \"frames\": ",
+		     p->block, p->size, p->address - (p->block + hs));
+	  else if (p->block != 0)   /* a quarantined block's header */
+	    fprintf (out, "null, \"block\": \"0x%" PRIx64 "\", \"size\": null, "
+		     "\"offset\": null, \"frames\": ", p->block);
 	  else
 	    fputs ("null, \"frames\": ", out);
 	  json_frames (out, t, h, p->stack);
+	  if (p->block != 0)
+	    {
+	      fputs (", \"free_frames\": ", out);
+	      json_frames (out, t, h, p->free_stack);
+	    }
 	  putc ('}', out);
 	}
       fprintf (out, "],\n  \"caught_total\": %" PRIu64 ", \"caught\": [",
@@ -827,15 +844,55 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
   for (size_t i = 0; i < h->nproblems; i++)
     {
       const struct dmem_problem *p = &h->problems[i];
+      if (p->block != 0)
+	{
+	  /* As the runtime reports it: the block, where it changed, the
+	     stacks that allocated and freed it.  */
+	  uint64_t user = p->block + hs;
+	  if (p->address < user)
+	    fprintf (out, "%s: the header of the quarantined block at 0x%"
+		     PRIx64 " changed after it was freed\n", p->kind, p->block);
+	  else
+	    {
+	      uint64_t at = p->address - user;
+	      fprintf (out, "%s of the %" PRIu64 "-byte block at 0x%" PRIx64
+		       ": offset %" PRIu64 " changed%s (", p->kind, p->size,
+		       p->block, at, p->free_stack != UINT32_MAX
+		       ? " after it was freed" : "");
+	      if (at >= p->size)
+		fprintf (out, "guard byte %" PRIu64 ", ", at - p->size);
+	      fprintf (out, "address 0x%" PRIx64 ")\n", p->address);
+	    }
+	  const uint32_t stacks[] = { p->stack, p->free_stack };
+	  static const char *const what[] = { "allocated at:", "freed at:" };
+	  for (int k = 0; k < 2; k++)
+	    {
+	      size_t n = 0;
+	      if (stacks[k] != UINT32_MAX)
+		dmem_stack_pcs (h, stacks[k], &n);
+	      if (n > 0)
+		{
+		  fprintf (out, "  %s\n", what[k]);
+		  text_frames (out, t, h, stacks[k]);
+		}
+	    }
+	  continue;
+	}
       if (p->shard >= 0)
 	fprintf (out, "shard %d: ", p->shard);
       fprintf (out, "%s at 0x%" PRIx64 "%s\n", p->kind, p->address,
 	       p->stack != UINT32_MAX ? ", block allocated at:" : "");
       text_frames (out, t, h, p->stack);
     }
-  fprintf (out, "%s: %zu blocks checked, %zu problems in the lists and "
-	   "guards\n", h->nproblems || total_caught ? "FAILED" : "OK", h->nblocks,
-	   h->nproblems);
+  if (h->nquarantined > 0)
+    fprintf (out, "%s: %zu blocks and %zu freed blocks in the quarantine "
+	     "checked, %zu problems in the lists, guards and quarantine\n",
+	     h->nproblems || total_caught ? "FAILED" : "OK", h->nblocks,
+	     h->nquarantined, h->nproblems);
+  else
+    fprintf (out, "%s: %zu blocks checked, %zu problems in the lists and "
+	     "guards\n", h->nproblems || total_caught ? "FAILED" : "OK",
+	     h->nblocks, h->nproblems);
   if (total_caught > 0)
     fprintf (out, "\nthe runtime caught %" PRIu64 " heap errors as they "
 	     "happened (the last %zu kept):\n", total_caught, ncaught);
