@@ -111,8 +111,9 @@ static const struct command
     "\n"
     "Usage: dmem verify [--format=text|json]\n"
     "\n"
-    "Lists what is broken and the heap errors the runtime caught as they\n"
-    "happened; exits 1 when there is any.\n" },
+    "Also checks the poison of the freed blocks the runtime's quarantine\n"
+    "holds (a write after free).  Lists what is broken and the heap errors\n"
+    "the runtime caught as they happened; exits 1 when there is any.\n" },
 };
 
 #define COMMON_HELP \
