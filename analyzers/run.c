@@ -74,7 +74,7 @@ static const char run_help[] =
   "  file: that is --output.)\n"
   "--error-exitcode=N\n"
   "  Exit N (1..255) instead of PROG's status when the report finds direct\n"
-  "  leaks (not suppressed), or, with --verify, heap errors.\n"
+  "  leaks (not suppressed) or heap errors.\n"
   "--suppressions=FILE\n"
   "  LeakSanitizer's suppressions (leak:PATTERN lines) for the report, as\n"
   "  for dmem leaks; may be repeated.\n"
@@ -84,8 +84,11 @@ static const char run_help[] =
   "  Write the leak report to FILE (created when PROG starts) instead of\n"
   "  stderr.\n"
   "--verify\n"
-  "  Also check the heap at exit (dmem verify: lists, guards, the heap\n"
-  "  errors the runtime caught), its text report on stderr.\n"
+  "  Show the heap check at exit even when it finds nothing.  The heap is\n"
+  "  always checked at exit (dmem verify: the lists, the guards of the\n"
+  "  blocks still live, the poison of the quarantine's, the heap errors\n"
+  "  the runtime caught); its report is shown on stderr when it finds an\n"
+  "  error.\n"
   "-h, --help\n"
   "  This text.\n";
 
@@ -118,8 +121,8 @@ add_word (struct at_exit *a, const char *opt, const char *value)
   return 0;
 }
 
-/* The leak report (and with --verify the heap check) of PROG, PID,
-   stopped at its exit, on one snapshot.  Returns whether it found what
+/* The leak report and the heap check of PROG, PID, stopped at its exit,
+   on one snapshot.  Returns whether it found what
    --error-exitcode asks about.  */
 static int
 report_at_exit (struct at_exit *a, const char *prog, pid_t pid)
@@ -155,17 +158,27 @@ report_at_exit (struct at_exit *a, const char *prog, pid_t pid)
       int status = dmem_run_request (e, &r);
       found = a->error_exitcode != 0 && status == a->error_exitcode;
       fflush (a->out);
-      if (a->verify)
+      /* The heap is checked at exit too (guards of the blocks still live,
+	 poison of the quarantine's): the report is shown when it finds an
+	 error, or always with --verify.  */
+      char *words[] = { "verify", NULL }, *text = NULL;
+      size_t len = 0;
+      struct dmem_request v;
+      dmem_parse_request (1, words, &v, 0);
+      FILE *buf = open_memstream (&text, &len);
+      if (buf != NULL)
 	{
-	  char *words[] = { "verify", NULL };
-	  struct dmem_request v;
-	  dmem_parse_request (1, words, &v, 0);
-	  fprintf (stderr, "dmem: heap check of %s (pid %d) at exit:\n", prog,
-		   (int) pid);
-	  dmem_engine_set_streams (e, stderr, stderr);
-	  if (dmem_run_request (e, &v) == DMEM_EXIT_FOUND
-	      && a->error_exitcode != 0)
-	    found = 1;
+	  dmem_engine_set_streams (e, buf, stderr);
+	  int checked = dmem_run_request (e, &v);
+	  fclose (buf);
+	  if (checked == DMEM_EXIT_FOUND || a->verify)
+	    {
+	      fprintf (stderr, "dmem: heap check of %s (pid %d) at exit:\n%s",
+		       prog, (int) pid, text);
+	      if (checked == DMEM_EXIT_FOUND && a->error_exitcode != 0)
+		found = 1;
+	    }
+	  free (text);
 	}
     }
   dmem_engine_free (e);

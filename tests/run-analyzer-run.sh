@@ -244,9 +244,10 @@ expect_eq "an unwritable --output" 2 "$status"
 expect_eq "unwritable --output message" "dmem: cannot write no-such-dir/leaks.json: No such file or directory" \
   "$(cat nodir.err)"
 
-# --verify: the heap check too, on the same snapshot; with
-# --error-exitcode the heap errors the runtime caught (here a double free
-# it let pass: keep-going) make the status too.
+# The heap is checked at exit on the same snapshot: with --error-exitcode
+# the heap errors the runtime caught (here a double free it let pass:
+# keep-going) make the status too; the check is shown when it finds one,
+# or always with --verify.
 status=0
 "$DMEM" run -o keep-going --verify --error-exitcode=23 ./analyzer-doublefree >df.out 2>df.err \
   || status=$?
@@ -256,8 +257,26 @@ grep -q '^dmem: heap check of ./analyzer-doublefree (pid [0-9]*) at exit:$' df.e
 sed -n '/^dmem: heap check/,$p' df.err | grep -q 'double-free' || fail "heap check: $(cat df.err)"
 status=0
 "$DMEM" run -o keep-going --error-exitcode=23 ./analyzer-doublefree >df2.out 2>df2.err || status=$?
-expect_eq "a double free without --verify" 0 "$status"
-! grep -q '^dmem: heap check' df2.err || fail "a heap check without --verify"
+expect_eq "a double free without --verify" 23 "$status"
+grep -q '^dmem: heap check of ./analyzer-doublefree (pid [0-9]*) at exit:$' df2.err \
+  || fail "no heap check of a double free without --verify: $(cat df2.err)"
+# Errors the runtime itself never sees, found by the check at exit: a
+# never-freed block overrun, a write into a freed block in the quarantine.
+build analyzer-quarantine
+status=0
+"$DMEM" run --error-exitcode=23 ./analyzer-quarantine overrun >ov.out 2>ov.err || status=$?
+expect_eq "dmem run of a never-freed overrun" 23 "$status"
+sed -n '/^dmem: heap check/,$p' ov.err | grep -q 'overrun.*' || fail "overrun at exit: $(cat ov.err)"
+sed -n '/^dmem: heap check/,$p' ov.err | grep -q 'allocate_kept' || fail "overrun's stack at exit: $(cat ov.err)"
+status=0
+"$DMEM" run -o quarantine=1048576 ./analyzer-quarantine uaf >uaf.out 2>uaf.err || status=$?
+expect_eq "dmem run of a write after free (no --error-exitcode)" 0 "$status"
+sed -n '/^dmem: heap check/,$p' uaf.err | grep -q '^use-after-free of the 100-byte block' ||
+  fail "write after free at exit: $(cat uaf.err)"
+status=0
+"$DMEM" run ./analyzer-suppress 9 >nv.out 2>nv.err || status=$?
+expect_eq "dmem run of a sound heap" 9 "$status"
+! grep -q '^dmem: heap check' nv.err || fail "a heap check shown for a sound heap without --verify"
 status=0
 "$DMEM" run --verify --error-exitcode=23 ./analyzer-suppress 9 >v.out 2>v.err || status=$?
 expect_eq "dmem run --verify of a sound heap" 9 "$status"
