@@ -17,6 +17,8 @@ for f in lib/libdmem.so share/dmem/gdb/dmem.py share/dmem/drgn/dmem.py \
 done
 build readers-classic
 LIBDMEM=$inst/lib/libdmem.so
+# The installed front ends must find the installed engine by themselves.
+unset DMEM_ENGINE
 kernel_core classic.core ./readers-classic
 
 "$GDB" -batch -nx -q -iex "add-auto-load-scripts-directory $inst/share/gdb/auto-load" \

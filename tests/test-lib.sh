@@ -7,6 +7,10 @@ LIBDMEM="$top_builddir/runtime/.libs/libdmem.so"
 DMEM="$top_builddir/analyzers/dmem"
 GDB_SCRIPT="$top_srcdir/gdb/dmem.py"
 DRGN_SCRIPT="$top_srcdir/drgn/dmem.py"
+# The engine the gdb and drgn front ends load: this build's (the source
+# tree's python/ may be elsewhere, as in make distcheck).
+DMEM_ENGINE="$top_builddir/analyzers/.libs/libdmem-engine.so"
+export DMEM_ENGINE
 SRC="$top_srcdir/tests/programs"
 : "${CC:=cc}"
 SYSTEM_PYTHON=/usr/bin/python3
