@@ -218,6 +218,10 @@ int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
 /* Warn on stderr, one line each, about the shards whose walk a problem
    cut short.  */
 void dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h);
+/* P in words ("shard 3: bad-magic block at 0x... (linked from block
+   0x...)") into BUF, when it cut a shard's walk short; else NULL.  */
+const char *dmem_problem_text (const struct dmem_problem *p, char *buf,
+			       size_t size);
 /* The heap error checks of dmem verify, once per loaded heap (later calls
    do nothing): the guard after every live block (an "overrun" problem for
    each changed one), and every block held in the runtime's quarantine

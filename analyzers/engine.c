@@ -671,17 +671,12 @@ dmem_engine_problem_count (dmem_engine *e)
 }
 
 /* See engine.h.  */
-int
-dmem_engine_problem (dmem_engine *e, size_t i, const char **kind,
-		     uint64_t *address, int *shard, uint64_t *from)
+const char *
+dmem_engine_problem (dmem_engine *e, size_t i, char *buf, size_t size)
 {
   if (!e->loaded || i >= e->h.nproblems)
-    return -1;
-  *kind = e->h.problems[i].kind;
-  *address = e->h.problems[i].address;
-  *shard = e->h.problems[i].shard;
-  *from = e->h.problems[i].from;
-  return 0;
+    return NULL;
+  return dmem_problem_text (&e->h.problems[i], buf, size);
 }
 
 /* See engine.h.  */

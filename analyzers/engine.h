@@ -75,13 +75,12 @@ DMEM_API long dmem_engine_blocks (dmem_engine *e, size_t first,
 /* Copy the PCs of stack STACK (at most MAX) to OUT; returns how many.  */
 DMEM_API size_t dmem_engine_stack (dmem_engine *e, uint32_t stack,
 				   uint64_t *out, size_t max);
-/* The walk problems of the loaded heap: how many, and the I-th one's kind,
-   address, shard (-1: none) and the header whose link led there (0: none).
-   Returns 0, or -1 past the last.  */
+/* The walk problems of the loaded heap: how many, and the I-th one in the
+   words of the report's warning, in BUF (SIZE bytes), when it cut a
+   shard's walk short (a broken or cyclic list); else NULL.  */
 DMEM_API long dmem_engine_problem_count (dmem_engine *e);
-DMEM_API int dmem_engine_problem (dmem_engine *e, size_t i,
-				  const char **kind, uint64_t *address,
-				  int *shard, uint64_t *from);
+DMEM_API const char *dmem_engine_problem (dmem_engine *e, size_t i,
+					  char *buf, size_t size);
 /* Copy the frames of return address PC (struct dmem_frame in dmem.h:
    innermost inlined call first, at most MAX) to OUT; returns how many.
    Their strings live until dmem_engine_free.  */

@@ -450,21 +450,25 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
 void
 dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h)
 {
+  char text[160];
   for (size_t i = 0; i < h->nproblems; i++)
-    {
-      const struct dmem_problem *p = &h->problems[i];
-      if (p->shard >= 0 && strcmp (p->kind, "count-mismatch") != 0
-	  && strcmp (p->kind, "bytes-mismatch") != 0)
-	{
-	  char from[64] = "the shard's first block";
-	  if (p->from != 0)
-	    snprintf (from, sizeof from, "linked from block 0x%" PRIx64,
-		      p->from);
-	  dmem_warn (t, "shard %d: %s block at 0x%" PRIx64 " (%s); the rest "
-		     "of this shard is skipped", p->shard, p->kind, p->address,
-		     from);
-	}
-    }
+    if (dmem_problem_text (&h->problems[i], text, sizeof text) != NULL)
+      dmem_warn (t, "%s; the rest of this shard is skipped", text);
+}
+
+/* See dmem.h.  */
+const char *
+dmem_problem_text (const struct dmem_problem *p, char *buf, size_t size)
+{
+  if (p->shard < 0 || strcmp (p->kind, "count-mismatch") == 0
+      || strcmp (p->kind, "bytes-mismatch") == 0)
+    return NULL;
+  char from[64] = "the shard's first block";
+  if (p->from != 0)
+    snprintf (from, sizeof from, "linked from block 0x%" PRIx64, p->from);
+  snprintf (buf, size, "shard %d: %s block at 0x%" PRIx64 " (%s)", p->shard,
+	    p->kind, p->address, from);
+  return buf;
 }
 
 /* Bytes of a quarantined block read at a time, and the most slots per

@@ -119,9 +119,7 @@ def _engine_library() -> ctypes.CDLL:
             ("dmem_engine_symbolize", ctypes.c_size_t,
              [p, ctypes.c_uint64, ctypes.POINTER(_Frame), ctypes.c_size_t]),
             ("dmem_engine_problem_count", ctypes.c_long, [p]),
-            ("dmem_engine_problem", i,
-             [p, ctypes.c_size_t, ctypes.POINTER(s), ctypes.POINTER(ctypes.c_uint64),
-              ctypes.POINTER(i), ctypes.POINTER(ctypes.c_uint64)]),
+            ("dmem_engine_problem", s, [p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]),
             ("dmem_engine_free", None, [p])):
         f = getattr(lib, name)
         f.restype, f.argtypes = res, args
@@ -236,27 +234,18 @@ class Engine:
             if n < len(buf):
                 break
             first += n
-        for kind, address, shard, linked_from in self.problems():
-            raise ValidationError("shard %d: %s block at 0x%x (%s)" % (
-                shard, kind, address, "linked from block 0x%x" % linked_from
-                if linked_from else "the shard's first block"))
+        for problem in self.problems():
+            raise ValidationError(problem)
 
-    def problems(self) -> List[Tuple[str, int, int, int]]:
-        """The walk's problems: (kind, address, shard or -1, the header
-        whose link led there or 0)."""
+    def problems(self) -> List[str]:
+        """The broken or cyclic lists the walk found, in the engine's words
+        ("shard 3: bad-magic block at 0x... (linked from block 0x...)")."""
         count = self._lib.dmem_engine_problem_count(self._e)
         if count < 0:
             raise DmemError(_text(self._lib.dmem_engine_error(self._e)))
-        out = []
-        kind, address, shard = ctypes.c_char_p(), ctypes.c_uint64(), ctypes.c_int()
-        linked_from = ctypes.c_uint64()
-        for i in range(count):
-            self._lib.dmem_engine_problem(self._e, i, ctypes.byref(kind), ctypes.byref(address),
-                                          ctypes.byref(shard), ctypes.byref(linked_from))
-            if shard.value >= 0 and kind.value not in (b"count-mismatch", b"bytes-mismatch"):
-                out.append((kind.value.decode(), address.value, shard.value,
-                            linked_from.value))
-        return out
+        buf = ctypes.create_string_buffer(256)
+        texts = (self._lib.dmem_engine_problem(self._e, i, buf, len(buf)) for i in range(count))
+        return [t.decode() for t in texts if t is not None]
 
     def frames(self, pcs: Sequence[int]) -> List[Frame]:
         """The frames of a stack of return addresses, inlined calls
