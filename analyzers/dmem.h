@@ -455,9 +455,6 @@ int dmem_run_request (struct dmem_engine *e, const struct dmem_request *r);
 
 /* ---- main.c, run.c: the dmem command ---- */
 
-/* dmem SUBCOMMAND [OPTIONS] TARGET for the report subcommands (ARGV[0] is
-   the subcommand), the report to OUT.  Returns the exit status.  */
-int dmem_cli_analyse (int argc, char **argv, FILE *out);
 /* dmem run ARGS (ARGV[0] is "run").  */
 int dmem_run (int argc, char **argv);
 /* The libdmem.so to preload: $DMEM_RUNTIME, the installed one, or ../lib

@@ -75,8 +75,10 @@ static const char usage_text[] =
   "      truncated core, no dmem runtime inside, corrupted descriptor\n"
   "  64  usage error (also a malformed --suppressions file)\n";
 
-/* See dmem.h: parse, open the target through the engine, report.  */
-int
+/* dmem SUBCOMMAND [OPTIONS] TARGET for the report subcommands (ARGV[0] is
+   the subcommand): parse, open the target through the engine, report to
+   OUT.  Returns the exit status.  */
+static int
 dmem_cli_analyse (int argc, char **argv, FILE *out)
 {
   struct dmem_request r;
