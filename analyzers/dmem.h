@@ -209,6 +209,12 @@ struct dmem_heap
   int checked;                   /* dmem_heap_check ran */
   uint64_t shard_allocs, shard_frees;  /* summed over the shards */
   uint64_t stats[DMEM_STAT_COUNT];     /* the runtime's counters */
+  /* Format 2: the stack (index in STACKS) of each depot id below NDEPOT,
+     and that of the blocks whose stack was not kept (all PCs 0).  */
+  uint32_t *depot;
+  size_t ndepot;
+  uint32_t not_kept_stack;
+  uint64_t not_kept;                   /* blocks the runtime kept no stack of */
 };
 
 /* Find the descriptor in the target and walk every shard.  Returns 0 (walk
@@ -234,6 +240,10 @@ void dmem_heap_free (struct dmem_heap *h);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);
+/* Store in PCS (H->depth words) the allocation stack of the block whose
+   header bytes are HDR (all 0 when it is not known).  */
+void dmem_header_pcs (const struct dmem_heap *h, const unsigned char *hdr,
+		      uint64_t *pcs);
 /* The PCs of stack S, and how many are non-zero.  */
 const uint64_t *dmem_stack_pcs (const struct dmem_heap *h, uint32_t s,
 				size_t *n);

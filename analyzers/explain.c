@@ -1162,9 +1162,16 @@ find_freed (struct explain *x, uint64_t addr, struct freed *f)
 	f->size = size;
 	if (dmem_read (x->t, e.block + d[DMEM_DESC_OFF_TID], &f->tid, 4) != 0)
 	  f->tid = 0;
-	if (dmem_read (x->t, e.block + d[DMEM_DESC_OFF_PCS], f->alloc_pcs,
-		       depth * 8) != 0)
+	unsigned char hdr[4096];
+	uint64_t pcs[64];
+	if (x->hs > sizeof hdr || x->h->depth > 64
+	    || dmem_read (x->t, e.block, hdr, x->hs) != 0)
 	  depth = 0;
+	else
+	  {
+	    dmem_header_pcs (x->h, hdr, pcs);
+	    memcpy (f->alloc_pcs, pcs, depth * 8);
+	  }
 	while (f->nalloc < depth && f->alloc_pcs[f->nalloc] != 0)
 	  f->nalloc++;
 	memcpy (f->free_pcs, e.pcs, sizeof f->free_pcs);

@@ -10,8 +10,12 @@
 #define MAX_DEPTH 64
 #define MAX_HEADER 4096
 
-/* The descriptor fields this analyzer reads: up to the guard size.  */
-#define DMEM_DESC_USED (DMEM_DESC_GUARD_SIZE + 1)
+/* The descriptor fields this analyzer needs of each version.  */
+#define DMEM_DESC_USED_V1 (DMEM_DESC_GUARD_SIZE + 1)
+#define DMEM_DESC_USED_V2 DMEM_DESC_COUNT
+/* Most stacks per depot chunk and chunks a descriptor may state.  */
+#define MAX_CHUNK_STACKS (1 << 20)
+#define MAX_CHUNKS (1 << 16)
 
 struct find_desc
 {
@@ -56,14 +60,33 @@ check_descriptor (struct dmem_target *t, const uint64_t *d)
     return dmem_fail (t, "the dmem descriptor states an impossible header "
 		      "(%" PRIu64 " bytes, %" PRIu64 " PCs)", hs, depth);
   static const int u64_fields[] = { DMEM_DESC_OFF_NEXT, DMEM_DESC_OFF_PREV,
-    DMEM_DESC_OFF_SIZE, DMEM_DESC_OFF_THREAD, DMEM_DESC_OFF_MAGIC };
+    DMEM_DESC_OFF_SIZE, DMEM_DESC_OFF_MAGIC };
   for (size_t i = 0; i < sizeof u64_fields / sizeof *u64_fields; i++)
     if (d[u64_fields[i]] > hs - 8)
       return dmem_fail (t, "the dmem descriptor states a field outside the "
 			"header");
-  if (d[DMEM_DESC_OFF_TID] > hs - 4 || d[DMEM_DESC_OFF_PCS] > hs
-      || depth * 8 > hs - d[DMEM_DESC_OFF_PCS])
+  if (d[DMEM_DESC_OFF_TID] > hs - 4)
     return dmem_fail (t, "the dmem descriptor states a field outside the header");
+  if (d[DMEM_DESC_VERSION] == 1
+      && (d[DMEM_DESC_OFF_PCS] > hs || depth * 8 > hs - d[DMEM_DESC_OFF_PCS]))
+    return dmem_fail (t, "the dmem descriptor states a field outside the header");
+  if (d[DMEM_DESC_VERSION] == 2)
+    {
+      uint64_t es = d[DMEM_DESC_DEPOT_STACK_SIZE];
+      if (d[DMEM_DESC_OFF_STACK] > hs - 4 || d[DMEM_DESC_OFF_KIND] > hs - 1
+	  || d[DMEM_DESC_DEPOT_CHUNKS] == 0
+	  || d[DMEM_DESC_DEPOT_CHUNKS] > MAX_CHUNKS
+	  || d[DMEM_DESC_DEPOT_CHUNK_STACKS] == 0
+	  || d[DMEM_DESC_DEPOT_CHUNK_STACKS] > MAX_CHUNK_STACKS
+	  || es > MAX_HEADER || d[DMEM_DESC_DEPOT_OFF_PCS] > es
+	  || depth * 8 > es - d[DMEM_DESC_DEPOT_OFF_PCS]
+	  || d[DMEM_DESC_DEPOT_OFF_HASH] > es - 4
+	  || d[DMEM_DESC_DEPOT_OFF_CHUNKS] > MAX_HEADER
+	  || d[DMEM_DESC_DEPOT_OFF_STACKS] > MAX_HEADER
+	  || d[DMEM_DESC_DEPOT_OFF_NOT_KEPT] > MAX_HEADER)
+	return dmem_fail (t, "the dmem descriptor states an impossible stack "
+			  "depot");
+    }
   uint64_t ss = d[DMEM_DESC_SHARD_SIZE];
   if (d[DMEM_DESC_SHARD_COUNT] == 0 || d[DMEM_DESC_SHARD_COUNT] > MAX_SHARDS
       || ss < 8 || ss > MAX_HEADER)
@@ -170,6 +193,108 @@ get_u32 (const unsigned char *p, uint64_t off)
   return v;
 }
 
+/* Zero the PCs of a stack after its first 0.  */
+static void
+cut_stack (uint64_t *pcs, size_t depth)
+{
+  size_t n = 0;
+  while (n < depth && pcs[n] != 0)
+    n++;
+  for (size_t k = n; k < depth; k++)
+    pcs[k] = 0;
+}
+
+/* The stack of depot id ID: "not kept" for 0 and for an id the depot does
+   not hold.  */
+static inline uint32_t
+depot_stack (const struct dmem_heap *h, uint32_t id)
+{
+  return id < h->ndepot ? h->depot[id] : h->not_kept_stack;
+}
+
+/* See dmem.h.  */
+void
+dmem_header_pcs (const struct dmem_heap *h, const unsigned char *hdr,
+		 uint64_t *pcs)
+{
+  const uint64_t *d = h->desc;
+  if (h->depot != NULL)
+    memcpy (pcs, h->stacks + (size_t) depot_stack (h, get_u32 (hdr,
+				d[DMEM_DESC_OFF_STACK])) * h->depth,
+	    h->depth * 8);
+  else
+    {
+      memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      cut_stack (pcs, h->depth);
+    }
+}
+
+/* Format 2: read the stack depot, every stack of it interned once, so a
+   block's stack is one lookup by its id.  Chunks that cannot be read and
+   ids never filled are stacks "not kept".  */
+static void
+load_depot (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st)
+{
+  const uint64_t *d = h->desc;
+  uint64_t base = d[DMEM_DESC_DEPOT];
+  uint64_t nchunks = d[DMEM_DESC_DEPOT_CHUNKS];
+  uint64_t per = d[DMEM_DESC_DEPOT_CHUNK_STACKS];
+  uint64_t es = d[DMEM_DESC_DEPOT_STACK_SIZE];
+  uint32_t count = 0, not_kept = 0;
+  uint64_t pcs[MAX_DEPTH];
+  memset (pcs, 0, sizeof pcs);
+  h->not_kept_stack = intern_stack (h, st, pcs);
+  if (dmem_read (t, base + d[DMEM_DESC_DEPOT_OFF_STACKS], &count, 4) != 0
+      || dmem_read (t, base + d[DMEM_DESC_DEPOT_OFF_NOT_KEPT], &not_kept,
+		    4) != 0)
+    {
+      dmem_warn (t, "the runtime's stack depot at 0x%" PRIx64 " cannot be "
+		 "read; no block has a stack", base);
+      h->depot = dmem_xcalloc (1, sizeof *h->depot);
+      h->ndepot = 1;
+      return;
+    }
+  uint64_t ids = (uint64_t) count + 1;
+  if (ids > nchunks * per)
+    ids = nchunks * per;
+  h->ndepot = ids;
+  h->depot = dmem_xmalloc (ids * sizeof *h->depot);
+  h->not_kept = not_kept;
+  uint64_t *chunks = dmem_xcalloc (nchunks, 8);
+  if (dmem_read (t, base + d[DMEM_DESC_DEPOT_OFF_CHUNKS], chunks,
+		 nchunks * 8) != 0)
+    memset (chunks, 0, nchunks * 8);
+  uint64_t lost = 0;
+  unsigned char buf[MAX_HEADER];
+  for (uint64_t id = 0; id < ids; id++)
+    {
+      uint64_t c = id / per;
+      const unsigned char *e = NULL;
+      if (id > 0 && chunks[c] != 0 && chunks[c] <= UINT64_MAX - per * es)
+	e = dmem_view (t, chunks[c] + (id % per) * es, es, buf);
+      uint32_t hash = e != NULL ? get_u32 (e, d[DMEM_DESC_DEPOT_OFF_HASH]) : 0;
+      if (hash == 0)
+	{
+	  lost += id > 0;
+	  h->depot[id] = h->not_kept_stack;
+	  continue;
+	}
+      memcpy (pcs, e + d[DMEM_DESC_DEPOT_OFF_PCS], h->depth * 8);
+      cut_stack (pcs, h->depth);
+      h->depot[id] = intern_stack (h, st, pcs);
+      if ((id & 0xffff) == 0)
+	dmem_progress (t, "reading the stack depot", id, ids);
+    }
+  free (chunks);
+  if (lost > 0)
+    dmem_warn (t, "%" PRIu64 " of the %" PRIu64 " stacks in the runtime's "
+	       "stack depot cannot be read; their blocks show no stack",
+	       lost, ids - 1);
+  if (not_kept > 0)
+    dmem_warn (t, "the runtime's stack depot was full: %" PRIu32 " blocks "
+	       "were allocated without keeping their stack", not_kept);
+}
+
 /* Where the walk of one shard stands.  */
 struct walk
 {
@@ -226,16 +351,17 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (hdr == NULL)
     return "unreadable";
   /* The stack names the block in problem reports too.  */
-  if (h->depth == DMEM_STACK_DEPTH)   /* the usual case, copied inline */
-    memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], DMEM_STACK_DEPTH * 8);
+  if (h->depot != NULL)
+    *stack = depot_stack (h, get_u32 (hdr, d[DMEM_DESC_OFF_STACK]));
   else
-    memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
-  size_t n = 0;
-  while (n < h->depth && pcs[n] != 0)
-    n++;
-  for (size_t k = n; k < h->depth; k++)
-    pcs[k] = 0;
-  *stack = intern_stack (h, st, pcs);
+    {
+      if (h->depth == DMEM_STACK_DEPTH)   /* the usual case, copied inline */
+	memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], DMEM_STACK_DEPTH * 8);
+      else
+	memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      cut_stack (pcs, h->depth);
+      *stack = intern_stack (h, st, pcs);
+    }
   uint64_t magic = get_u64 (hdr, d[DMEM_DESC_OFF_MAGIC]);
   if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
     return magic == (d[DMEM_DESC_FREED_MAGIC] ^ addr) ? "freed-block"
@@ -277,6 +403,8 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   uint32_t *active = dmem_xcalloc (nshards, sizeof *active);
   struct stack_table st = { NULL, 0 };
   size_t nactive = 0;
+  if (d[DMEM_DESC_VERSION] == 2)
+    load_depot (t, h, &st);
   for (uint64_t i = 0; i < nshards; i++)
     {
       walk_begin (h, &w[i], d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss);
@@ -387,14 +515,18 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (d[DMEM_DESC_MAGIC] != DMEM_DESCRIPTOR_MAGIC)
     return dmem_fail (t, "the dmem descriptor at 0x%" PRIx64 " has a bad magic",
 		      f.addr);
-  /* Fields are only appended: any descriptor holding the fields this
-     analyzer reads will do; later fields it lacks read as 0.  */
-  if (d[DMEM_DESC_VERSION] < DMEM_FORMAT_VERSION
-      || d[DMEM_DESC_FIELDS] < DMEM_DESC_USED)
-    return dmem_fail (t, "the dmem descriptor is version %" PRIu64 " with %"
-		      PRIu64 " fields; this dmem needs version %d with %d",
-		      d[DMEM_DESC_VERSION], d[DMEM_DESC_FIELDS],
-		      DMEM_FORMAT_VERSION, DMEM_DESC_USED);
+  /* Fields are only appended: a descriptor holding the fields its
+     version must have will do; later fields it lacks read as 0.  */
+  if (d[DMEM_DESC_VERSION] < 1 || d[DMEM_DESC_VERSION] > DMEM_FORMAT_VERSION)
+    return dmem_fail (t, "the dmem runtime in the target writes format %"
+		      PRIu64 "; this dmem reads formats 1 to %d (a newer dmem "
+		      "is needed)", d[DMEM_DESC_VERSION], DMEM_FORMAT_VERSION);
+  uint64_t need = d[DMEM_DESC_VERSION] == 1 ? DMEM_DESC_USED_V1
+		  : DMEM_DESC_USED_V2;
+  if (d[DMEM_DESC_FIELDS] < need)
+    return dmem_fail (t, "the dmem descriptor of format %" PRIu64 " has %"
+		      PRIu64 " fields; it must have %" PRIu64,
+		      d[DMEM_DESC_VERSION], d[DMEM_DESC_FIELDS], need);
   size_t nfields = d[DMEM_DESC_FIELDS] < DMEM_DESC_COUNT
 		   ? d[DMEM_DESC_FIELDS] : DMEM_DESC_COUNT;
   if (dmem_read (t, f.addr, d, nfields * 8) != 0)
@@ -654,7 +786,7 @@ check_quarantine (struct dmem_target *t, struct dmem_heap *h)
 	  unreadable++;
 	  continue;
 	}
-      memcpy (pcs, hdr + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+      dmem_header_pcs (h, hdr, pcs);
       uint64_t size = get_u64 (hdr, d[DMEM_DESC_OFF_SIZE]);
       struct dmem_region *reg = dmem_region_at (t, header);
       const char *bad = NULL;
@@ -722,6 +854,7 @@ dmem_heap_free (struct dmem_heap *h)
   free (h->blocks);
   free (h->stacks);
   free (h->problems);
+  free (h->depot);
   memset (h, 0, sizeof *h);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "depot.h"
 #include "failinject.h"
 #include "integrity.h"
 #include "options.h"
@@ -41,10 +42,10 @@ __attribute__ ((visibility ("default"))) uint64_t dmem_descriptor[DMEM_DESC_COUN
   [DMEM_DESC_OFF_NEXT] = offsetof (struct dmem_block, next),
   [DMEM_DESC_OFF_PREV] = offsetof (struct dmem_block, prev),
   [DMEM_DESC_OFF_SIZE] = offsetof (struct dmem_block, size),
-  [DMEM_DESC_OFF_THREAD] = offsetof (struct dmem_block, thread),
+  [DMEM_DESC_OFF_THREAD] = DMEM_DESC_ABSENT,
   [DMEM_DESC_OFF_TID] = offsetof (struct dmem_block, tid),
   [DMEM_DESC_OFF_ALIGN_PAD] = offsetof (struct dmem_block, align_pad),
-  [DMEM_DESC_OFF_PCS] = offsetof (struct dmem_block, pcs),
+  [DMEM_DESC_OFF_PCS] = DMEM_DESC_ABSENT,
   [DMEM_DESC_OFF_MAGIC] = offsetof (struct dmem_block, magic),
   [DMEM_DESC_BLOCK_MAGIC] = DMEM_BLOCK_MAGIC,
   [DMEM_DESC_FREED_MAGIC] = DMEM_FREED_MAGIC,
@@ -74,6 +75,17 @@ __attribute__ ((visibility ("default"))) uint64_t dmem_descriptor[DMEM_DESC_COUN
   [DMEM_DESC_ERROR_LOG] = ADDR (&dmem__state.errors),
   [DMEM_DESC_ERROR_SLOTS] = DMEM_ERROR_SLOTS,
   [DMEM_DESC_ERROR_RECORD_SIZE] = sizeof (struct dmem_error_record),
+  [DMEM_DESC_OFF_STACK] = offsetof (struct dmem_block, stack),
+  [DMEM_DESC_OFF_KIND] = offsetof (struct dmem_block, kind),
+  [DMEM_DESC_DEPOT] = ADDR (&dmem__state.depot),
+  [DMEM_DESC_DEPOT_OFF_CHUNKS] = offsetof (struct dmem_depot, chunks),
+  [DMEM_DESC_DEPOT_CHUNKS] = DMEM_DEPOT_CHUNKS,
+  [DMEM_DESC_DEPOT_CHUNK_STACKS] = DMEM_DEPOT_CHUNK_STACKS,
+  [DMEM_DESC_DEPOT_STACK_SIZE] = sizeof (struct dmem_depot_stack),
+  [DMEM_DESC_DEPOT_OFF_PCS] = offsetof (struct dmem_depot_stack, pcs),
+  [DMEM_DESC_DEPOT_OFF_HASH] = offsetof (struct dmem_depot_stack, hash),
+  [DMEM_DESC_DEPOT_OFF_STACKS] = offsetof (struct dmem_depot, stacks),
+  [DMEM_DESC_DEPOT_OFF_NOT_KEPT] = offsetof (struct dmem_depot, not_kept),
 };
 
 /* ---- the allocator below us ------------------------------------------- */
@@ -228,18 +240,18 @@ count_event (enum dmem_stat which)
 /* A block's shard follows the thread that allocated it: a thread mostly
    frees what it allocated, so its shard's lock and list stay in its own
    cache instead of bouncing between cores.  */
-static inline struct dmem_shard *
+static inline unsigned
 shard_for (uint64_t thread)
 {
   uint64_t h = (thread >> 12) * 0x9e3779b97f4a7c15ULL;
-  return &dmem__state.shards[h >> (64 - 6)];
+  return (unsigned) (h >> (64 - 6));
 }
 _Static_assert (DMEM_SHARD_COUNT == 64, "shard_for takes 6 bits");
 
 static inline struct dmem_shard *
 shard_of (const struct dmem_block *b)
 {
-  return shard_for (b->thread);
+  return &dmem__state.shards[b->shard];
 }
 
 static inline uint64_t
@@ -267,18 +279,21 @@ link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size)
   count ((int64_t) size, 1);
 }
 
-/* Track B, a new block of SIZE bytes allocated from the stack PCS.  */
+/* Track B, a new block of SIZE bytes allocated as KIND from the stack
+   PCS.  */
 static void *
-track (struct dmem_block *b, size_t size, uint32_t align_pad,
+track (struct dmem_block *b, size_t size, uint32_t align_pad, int kind,
        const uint64_t pcs[DMEM_STACK_DEPTH])
 {
-  uint64_t self = (uint64_t) pthread_self ();
-  link_block (b, shard_for (self), size);
+  unsigned shard = shard_for ((uint64_t) pthread_self ());
+  link_block (b, &dmem__state.shards[shard], size);
   b->size = size;
-  b->thread = self;
   b->tid = (uint32_t) dmem__tid ();
+  b->stack = dmem__depot_put (pcs);
   b->align_pad = align_pad;
-  memcpy (b->pcs, pcs, sizeof b->pcs);
+  b->shard = (uint8_t) shard;
+  b->kind = (uint8_t) kind;
+  b->unused = 0;
   dmem__guard_set (b);
   b->magic = magic_of (b, DMEM_BLOCK_MAGIC);
   return b + 1;
@@ -392,8 +407,9 @@ injected_failure (const uint64_t *pcs, size_t size)
   return 1;
 }
 
-void *
-dmem__malloc (size_t size, const uint64_t *pcs)
+/* A new block of SIZE bytes allocated as KIND.  */
+static void *
+malloc_as (size_t size, int kind, const uint64_t *pcs)
 {
   if (unlikely (!bind ()))
     return boot_alloc (size);
@@ -410,7 +426,13 @@ dmem__malloc (size_t size, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (b, size, 0, pcs);
+  return track (b, size, 0, kind, pcs);
+}
+
+void *
+dmem__malloc (size_t size, const uint64_t *pcs)
+{
+  return malloc_as (size, DMEM_ALLOC_MALLOC, pcs);
 }
 
 void *
@@ -432,11 +454,12 @@ dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (b, total, 0, pcs);
+  return track (b, total, 0, DMEM_ALLOC_MALLOC, pcs);
 }
 
-void
-dmem__free (void *p, const uint64_t *free_pcs)
+/* Free P as KIND: by free, or by operator delete or delete[].  */
+static void
+free_as (void *p, int kind, const uint64_t *free_pcs)
 {
   if (p == NULL || is_boot (p))
     return;
@@ -444,6 +467,8 @@ dmem__free (void *p, const uint64_t *free_pcs)
   switch (owner_of (p, &b, 1))
     {
     case LIVE:
+      if (unlikely (b->kind != kind))
+        dmem__report_mismatch (b, p, kind);
       release (b, free_pcs);
       break;
     case FOREIGN:
@@ -454,6 +479,18 @@ dmem__free (void *p, const uint64_t *free_pcs)
     case BAD:
       break; /* reported; with keep-going the call is dropped */
     }
+}
+
+void
+dmem__free (void *p, const uint64_t *free_pcs)
+{
+  free_as (p, DMEM_ALLOC_MALLOC, free_pcs);
+}
+
+void
+dmem__delete (void *p, int kind, const uint64_t *free_pcs)
+{
+  free_as (p, kind, free_pcs);
 }
 
 void *
@@ -485,6 +522,8 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
     case LIVE:
       break;
     }
+  if (unlikely (b->kind != DMEM_ALLOC_MALLOC))
+    dmem__report_mismatch (b, p, DMEM_ALLOC_MALLOC);
   if (unlikely (size > MAX_REQUEST))
     {
       errno = ENOMEM;
@@ -515,21 +554,22 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (nb, size, 0, pcs);
+  return track (nb, size, 0, DMEM_ALLOC_MALLOC, pcs);
 }
 
-void *
-dmem__aligned (size_t align, size_t size, const uint64_t *pcs)
+/* A new block of SIZE bytes aligned to ALIGN, allocated as KIND.  */
+static void *
+aligned_as (size_t align, size_t size, int kind, const uint64_t *pcs)
 {
   if (align <= 16)
-    return dmem__malloc (size, pcs);
+    return malloc_as (size, kind, pcs);
   if (unlikely (!bind ()))
     {
       errno = ENOMEM; /* never needed by dlsym */
       return NULL;
     }
   /* The user pointer is ALIGNed; the header sits just below it.  */
-  size_t pad = align > HDR ? align : HDR;
+  size_t pad = (HDR + align - 1) & ~(align - 1);
   if (unlikely (size > MAX_REQUEST - pad || align > MAX_REQUEST / 2
                 || pad - HDR > UINT32_MAX))
     {
@@ -547,7 +587,20 @@ dmem__aligned (size_t align, size_t size, const uint64_t *pcs)
       return NULL;
     }
   struct dmem_block *b = (struct dmem_block *) ((char *) raw + pad - HDR);
-  return track (b, size, (uint32_t) (pad - HDR), pcs);
+  return track (b, size, (uint32_t) (pad - HDR), kind, pcs);
+}
+
+void *
+dmem__aligned (size_t align, size_t size, const uint64_t *pcs)
+{
+  return aligned_as (align, size, DMEM_ALLOC_MALLOC, pcs);
+}
+
+void *
+dmem__new (size_t size, size_t align, int kind, const uint64_t *pcs)
+{
+  return align > 16 ? aligned_as (align, size, kind, pcs)
+                    : malloc_as (size, kind, pcs);
 }
 
 size_t

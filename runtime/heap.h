@@ -19,6 +19,14 @@ DMEM_HIDDEN void dmem__free (void *p, const uint64_t *free_pcs);
 /* Aligned allocation.  ALIGN must be a power of two.  */
 DMEM_HIDDEN void *dmem__aligned (size_t align, size_t size, const uint64_t *pcs);
 DMEM_HIDDEN size_t dmem__usable_size (void *p);
+/* operator new and new[]: a block allocated as KIND (enum dmem_alloc_kind),
+   aligned to ALIGN (0 or up to 16: malloc's alignment; else a power of two).
+   NULL with errno ENOMEM when out of memory: throwing is the caller's.  */
+DMEM_HIDDEN void *dmem__new (size_t size, size_t align, int kind,
+                             const uint64_t *pcs);
+/* operator delete and delete[] of P as KIND: a block allocated another way
+   is reported (dmem__report_mismatch), then freed.  */
+DMEM_HIDDEN void dmem__delete (void *p, int kind, const uint64_t *free_pcs);
 /* mallinfo2() of the allocator below us.  */
 DMEM_HIDDEN struct mallinfo2 dmem__next_mallinfo2 (void);
 

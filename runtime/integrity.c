@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "depot.h"
 #include "options.h"
 #include "unwind.h"
 
@@ -80,7 +81,11 @@ heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
   r->size = b->size;
   r->address = address;
   r->tid = (uint64_t) dmem__tid ();
-  memcpy (r->alloc_pcs, b->pcs, sizeof r->alloc_pcs);
+  const uint64_t *alloc_pcs = dmem__depot_get (b->stack);
+  if (alloc_pcs)
+    memcpy (r->alloc_pcs, alloc_pcs, sizeof r->alloc_pcs);
+  else
+    memset (r->alloc_pcs, 0, sizeof r->alloc_pcs);
   if (free_pcs)
     memcpy (r->free_pcs, free_pcs, sizeof r->free_pcs);
   else
@@ -166,6 +171,24 @@ dmem__report_invalid_free (const struct dmem_block *b, const void *p)
               "free of a pointer inside a block:", NULL);
 }
 
+static const char *const alloc_names[] = { "malloc", "operator new",
+                                           "operator new[]" };
+static const char *const free_names[] = { "free", "operator delete",
+                                          "operator delete[]" };
+
+void
+dmem__report_mismatch (const struct dmem_block *b, const void *p, int freed_as)
+{
+  struct dmem_line what = { .len = 0 };
+  dmem__put (&what, "allocated with ");
+  dmem__put (&what, alloc_names[b->kind < 3 ? b->kind : 0]);
+  dmem__put (&what, ", freed with ");
+  dmem__put (&what, free_names[freed_as < 3 ? freed_as : 0]);
+  dmem__put (&what, ":");
+  what.buf[what.len < sizeof what.buf ? what.len : sizeof what.buf - 1] = 0;
+  heap_error (DMEM_ERROR_MISMATCH, b, (uint64_t) (uintptr_t) p, what.buf, NULL);
+}
+
 /* ---- quarantine ----------------------------------------------------------- */
 
 _Static_assert (DMEM_QUARANTINE_RINGS == 8, "a ring is picked by 3 bits");
@@ -199,8 +222,8 @@ dmem__quarantine (struct dmem_block *b, const uint64_t *free_pcs,
                   void (*release) (struct dmem_block *))
 {
   /* Threads go to different rings, as they go to different shards.  */
-  uint64_t h = (b->thread >> 12) * 0x9e3779b97f4a7c15ULL;
-  struct dmem_quarantine *q = &dmem__state.quarantine[h >> (64 - 3)];
+  struct dmem_quarantine *q
+    = &dmem__state.quarantine[b->shard % DMEM_QUARANTINE_RINGS];
   uint64_t budget = (uint64_t) dmem__options.quarantine / DMEM_QUARANTINE_RINGS;
   memset (b + 1, DMEM_POISON_BYTE, b->size);
   struct dmem_quarantine_entry out[EVICT_MAX];

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define DMEM_GUARD_WORD (0x0101010101010101ULL * DMEM_GUARD_BYTE)
-_Static_assert (DMEM_GUARD_SIZE == 16, "the guard is two words");
+_Static_assert (DMEM_GUARD_SIZE == 8, "the guard is one word");
 
 /* Fill the guard after B's user bytes (B->size set).  */
 static inline void
@@ -17,7 +17,6 @@ dmem__guard_set (struct dmem_block *b)
   char *g = (char *) (b + 1) + b->size;
   uint64_t w = DMEM_GUARD_WORD;
   memcpy (g, &w, 8);
-  memcpy (g + 8, &w, 8);
 }
 
 /* Report the overrun of B's guard (abort unless keep-going).  */
@@ -28,10 +27,9 @@ static inline int
 dmem__guard_check (const struct dmem_block *b)
 {
   const char *g = (const char *) (b + 1) + b->size;
-  uint64_t w0, w1;
-  memcpy (&w0, g, 8);
-  memcpy (&w1, g + 8, 8);
-  if (likely (w0 == DMEM_GUARD_WORD && w1 == DMEM_GUARD_WORD))
+  uint64_t w;
+  memcpy (&w, g, 8);
+  if (likely (w == DMEM_GUARD_WORD))
     return 0;
   dmem__report_overrun (b);
   return -1;
@@ -47,6 +45,12 @@ DMEM_HIDDEN const struct dmem_block *dmem__block_containing (const void *p);
 /* P, inside live block B, was freed: report it (abort unless keep-going).  */
 DMEM_HIDDEN void dmem__report_invalid_free (const struct dmem_block *b,
                                             const void *p);
+
+/* P, live block B, was freed or reallocated as FREED_AS (enum
+   dmem_alloc_kind: free and realloc are DMEM_ALLOC_MALLOC), not as it was
+   allocated: report it (abort unless keep-going).  */
+DMEM_HIDDEN void dmem__report_mismatch (const struct dmem_block *b,
+                                        const void *p, int freed_as);
 
 /* Whether freed blocks go to the quarantine (DMEM_OPTS=quarantine=BYTES).  */
 static inline int

@@ -13,8 +13,8 @@ import struct
 import subprocess
 import sys
 
-HEADER = 128       # struct dmem_block, include/dmem/format.h
-OFF_NEXT, OFF_PREV, OFF_SIZE, OFF_MAGIC = 0, 8, 16, 120
+HEADER = 48        # struct dmem_block, include/dmem/format.h
+OFF_NEXT, OFF_PREV, OFF_SIZE, OFF_MAGIC = 0, 8, 16, 40
 
 
 def segments(data):

@@ -43,7 +43,7 @@ static int failures;
 #define DEAD_SIZE 0x20000ULL
 #define MMAPPED 0x60000000ULL     /* glibc's mmapped chunk next to a pool */
 #define MMAPPED_SIZE 0x40000ULL
-#define HS 128                    /* header size */
+#define HS sizeof (struct dmem_block) /* header size */
 #define STRIDE 0x100              /* blocks: one per STRIDE bytes */
 
 #define MAX_REGIONS 8
@@ -90,10 +90,9 @@ fake_init (struct fake *f)
   d[DMEM_DESC_OFF_NEXT] = offsetof (struct dmem_block, next);
   d[DMEM_DESC_OFF_PREV] = offsetof (struct dmem_block, prev);
   d[DMEM_DESC_OFF_SIZE] = offsetof (struct dmem_block, size);
-  d[DMEM_DESC_OFF_THREAD] = offsetof (struct dmem_block, thread);
   d[DMEM_DESC_OFF_TID] = offsetof (struct dmem_block, tid);
   d[DMEM_DESC_OFF_ALIGN_PAD] = offsetof (struct dmem_block, align_pad);
-  d[DMEM_DESC_OFF_PCS] = offsetof (struct dmem_block, pcs);
+  d[DMEM_DESC_OFF_STACK] = offsetof (struct dmem_block, stack);
   d[DMEM_DESC_OFF_MAGIC] = offsetof (struct dmem_block, magic);
   d[DMEM_DESC_STATE_START] = 0;
   d[DMEM_DESC_STATE_END] = 0;

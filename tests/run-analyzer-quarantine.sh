@@ -40,7 +40,7 @@ if mode == "clean":
 assert v["ok"] is False, v
 for e in v["errors"]:
     block, address = int(e["block"], 16), int(e["address"], 16)
-    assert address == block + 128 + e["offset"], e
+    assert address == block + 48 + e["offset"], e
     assert e["shard"] is None, e
     assert fns(e["frames"])[:2] == [
         "allocate_kept" if mode == "overrun" else "allocate_victim", "main"], e
@@ -200,7 +200,7 @@ for i in range(120):
             struct.pack_into("<Q", d, rng.choice(slots), rng.choice(wild + [rng.getrandbits(64)]))
         else:
             header = rng.choice(blocks)[0]
-            o = m.file_offset(segs, header + rng.randrange(128 + 16))
+            o = m.file_offset(segs, header + rng.randrange(48 + 8))
             d[o] = rng.randrange(256)
     verify(d, "fuzz.core")
 PY

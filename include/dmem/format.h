@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMEM_FORMAT_VERSION 1
+/* Version 1: 128-byte headers holding the 10 PCs.  Version 2: 48-byte
+   headers holding a stack id, the PCs in the stack depot.  */
+#define DMEM_FORMAT_VERSION 2
 
 /* Exported symbol naming the descriptor.  */
 #define DMEM_DESCRIPTOR_SYMBOL "dmem_descriptor"
@@ -33,24 +35,63 @@
 #define DMEM_BLOCK_MAGIC 0x4b434f4c424d454dULL /* "MEMBLOCK" */
 #define DMEM_FREED_MAGIC 0x44454552464d454dULL /* "MEMFREED" */
 
+/* How a block was allocated, so that freeing it another way is reported.  */
+enum dmem_alloc_kind
+{
+  DMEM_ALLOC_MALLOC = 0,        /* malloc & co */
+  DMEM_ALLOC_NEW = 1,           /* operator new */
+  DMEM_ALLOC_NEW_ARRAY = 2      /* operator new[] */
+};
+
 /* The header in front of every tracked block.  User memory starts right after
-   it, so `magic` is the 8 bytes just below the user pointer.  128 bytes keeps
-   user pointers 16-byte aligned.  */
+   it, so `magic` is the 8 bytes just below the user pointer.  48 bytes keeps
+   user pointers 16-byte aligned; the stack is an id in the stack depot.  */
 struct dmem_block
 {
   struct dmem_block *next;       /* next block in the shard, or NULL */
   struct dmem_block *prev;       /* previous block in the shard, or NULL */
   uint64_t size;                 /* bytes the caller asked for */
-  uint64_t thread;               /* pthread_t of the allocating thread */
   uint32_t tid;                  /* kernel thread id of the allocating thread */
+  uint32_t stack;                /* its allocation stack in the depot, or
+                                    DMEM_STACK_NOT_KEPT */
   uint32_t align_pad;            /* bytes between the underlying allocation and
                                     this header (aligned allocations) */
-  uint64_t pcs[DMEM_STACK_DEPTH];/* return addresses, innermost first, the
-                                    runtime's own frames skipped; 0-filled */
+  uint8_t shard;                 /* the shard list it is on */
+  uint8_t kind;                  /* enum dmem_alloc_kind */
+  uint16_t unused;
   uint64_t magic;                /* DMEM_BLOCK_MAGIC ^ (uint64_t) this header */
 };
 
-_Static_assert (sizeof (struct dmem_block) == 128, "header is 128 bytes");
+_Static_assert (sizeof (struct dmem_block) == 48, "header is 48 bytes");
+
+/* The stack depot: each distinct allocation stack (DMEM_STACK_DEPTH return
+   addresses, innermost first, the runtime's own frames skipped, 0-filled) is
+   kept once, and blocks name it by id.  Stacks live in chunks of
+   DMEM_DEPOT_CHUNK_STACKS, mapped as they are needed: stack ID is entry
+   ID % DMEM_DEPOT_CHUNK_STACKS of chunk ID / DMEM_DEPOT_CHUNK_STACKS.
+   Ids 1 to `stacks` are handed out; an entry whose chunk is 0 or whose
+   `hash` is 0 was never filled.  Id 0 is never handed out: a block whose
+   stack could not be kept (no memory for a new chunk, or every id used) has
+   DMEM_STACK_NOT_KEPT.  */
+#define DMEM_STACK_NOT_KEPT 0
+#define DMEM_DEPOT_CHUNK_STACKS 16384
+#define DMEM_DEPOT_CHUNKS 1024          /* so at most 16M distinct stacks */
+#define DMEM_DEPOT_BUCKETS 131072       /* heads of the lookup chains */
+
+struct dmem_depot_stack
+{
+  uint32_t chain;                /* next id in this hash bucket, 0 ends */
+  uint32_t hash;                 /* of the PCs, never 0 once filled */
+  uint64_t pcs[DMEM_STACK_DEPTH];
+};
+
+struct dmem_depot
+{
+  uint32_t stacks;               /* ids handed out */
+  uint32_t not_kept;             /* blocks whose stack could not be kept */
+  uint64_t chunks[DMEM_DEPOT_CHUNKS]; /* address of each chunk, 0 = none */
+  uint32_t buckets[DMEM_DEPOT_BUCKETS]; /* runtime-private lookup table */
+};
 
 /* One list of live blocks.  Counters are exact: they change under the lock.  */
 struct dmem_shard
@@ -71,8 +112,9 @@ struct dmem_shard
 };
 
 /* A guard of DMEM_GUARD_SIZE bytes of DMEM_GUARD_BYTE follows each block's
-   user bytes; an overrun changes it.  Checked on free and realloc.  */
-#define DMEM_GUARD_SIZE 16
+   user bytes; an overrun changes it.  Checked on free and realloc, and at
+   exit under `dmem run`.  */
+#define DMEM_GUARD_SIZE 8
 #define DMEM_GUARD_BYTE 0xfd
 
 /* Process-wide counters (enum dmem_stat indexes them).  Peaks are exact to
@@ -166,10 +208,13 @@ enum dmem_error_kind
   DMEM_ERROR_OVERRUN = 1,       /* the guard after a block was changed */
   DMEM_ERROR_DOUBLE_FREE = 2,   /* free or realloc of a freed block */
   DMEM_ERROR_INVALID_FREE = 3,  /* free of a pointer inside a block */
-  DMEM_ERROR_USE_AFTER_FREE = 4 /* a quarantined block's poison changed */
+  DMEM_ERROR_USE_AFTER_FREE = 4,/* a quarantined block's poison changed */
+  DMEM_ERROR_MISMATCH = 5       /* freed another way than it was allocated
+                                   (free of new, delete of new[] ...) */
 };
 #define DMEM_ERROR_KIND_NAMES \
-  "", "overrun", "double-free", "invalid-free", "use-after-free"
+  "", "overrun", "double-free", "invalid-free", "use-after-free", \
+  "alloc-dealloc-mismatch"
 
 struct dmem_error_record
 {
@@ -200,11 +245,16 @@ struct dmem_state
   struct dmem_failure_log failures;
   struct dmem_quarantine quarantine[DMEM_QUARANTINE_RINGS];
   struct dmem_error_log errors;
+  struct dmem_depot depot;
 };
 
 /* The descriptor: uint64 values in this order.  Fields are only ever
-   appended; a reader accepts any version >= the one it knows as long as
-   DMEM_DESC_VERSION's major layout (this list) is a prefix.  */
+   appended, so every version's list is a prefix of the next one's; a field
+   a version does not have is DMEM_DESC_ABSENT.  The version says how blocks
+   name their stack: in version 1 the header holds the PCs (OFF_PCS), in
+   version 2 an id in the depot (OFF_STACK, DEPOT_*).  A reader refuses a
+   version it does not know.  */
+#define DMEM_DESC_ABSENT UINT64_MAX
 enum dmem_descriptor_field
 {
   DMEM_DESC_MAGIC,              /* DMEM_DESCRIPTOR_MAGIC */
@@ -249,6 +299,18 @@ enum dmem_descriptor_field
   DMEM_DESC_ERROR_LOG,          /* address of struct dmem_error_log */
   DMEM_DESC_ERROR_SLOTS,
   DMEM_DESC_ERROR_RECORD_SIZE,
+  /* Version 2.  */
+  DMEM_DESC_OFF_STACK,          /* uint32 stack id in struct dmem_block */
+  DMEM_DESC_OFF_KIND,           /* uint8 enum dmem_alloc_kind */
+  DMEM_DESC_DEPOT,              /* address of struct dmem_depot */
+  DMEM_DESC_DEPOT_OFF_CHUNKS,   /* offset of its chunk addresses */
+  DMEM_DESC_DEPOT_CHUNKS,       /* how many chunk addresses */
+  DMEM_DESC_DEPOT_CHUNK_STACKS, /* stacks per chunk */
+  DMEM_DESC_DEPOT_STACK_SIZE,   /* stride of a chunk's stacks */
+  DMEM_DESC_DEPOT_OFF_PCS,      /* offset of the PCs in a depot stack */
+  DMEM_DESC_DEPOT_OFF_HASH,     /* offset of its uint32 hash (0 = unfilled) */
+  DMEM_DESC_DEPOT_OFF_STACKS,   /* offset of its uint32 stacks */
+  DMEM_DESC_DEPOT_OFF_NOT_KEPT, /* offset of its uint32 not_kept */
   DMEM_DESC_COUNT
 };
 

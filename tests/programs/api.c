@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "dmem/format.h"
+#include "block-stack.h"
 
 static int failures;
 
@@ -29,7 +29,8 @@ tracked (void *p, size_t size)
 {
   const struct dmem_block *b = (const struct dmem_block *) p - 1;
   return b->magic == (DMEM_BLOCK_MAGIC ^ (uint64_t) (uintptr_t) b)
-         && b->size == size && b->tid == (uint32_t) gettid () && b->pcs[0] != 0;
+         && b->size == size && b->tid == (uint32_t) gettid () && block_pcs (b) != NULL
+         && block_pcs (b)[0] != 0;
 }
 
 static void

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 /* Header fields the corruption modes touch: next is at offset 0 of the
-   128-byte header in front of each user pointer (include/dmem/format.h).  */
-#define HEADER_SIZE 128
+   48-byte header in front of each user pointer (include/dmem/format.h).  */
+#define HEADER_SIZE 48
 
 static void *volatile keep;
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmem/format.h"
+#include "block-stack.h"
 
 /* The stack recorded for block P, as dynamic symbol names joined by ' '.  */
 static void
@@ -21,11 +21,12 @@ stack_of (void *p, char *out, size_t n)
       snprintf (out, n, "(no dmem header)");
       return;
     }
-  for (int i = 0; i < DMEM_STACK_DEPTH && b->pcs[i]; i++)
+  const uint64_t *pcs = block_pcs (b);
+  for (int i = 0; pcs != NULL && i < DMEM_STACK_DEPTH && pcs[i]; i++)
     {
       Dl_info info;
       const char *name = "?";
-      if (dladdr ((void *) (uintptr_t) (b->pcs[i] - 1), &info) && info.dli_sname)
+      if (dladdr ((void *) (uintptr_t) (pcs[i] - 1), &info) && info.dli_sname)
         name = info.dli_sname;
       size_t len = strlen (out);
       snprintf (out + len, n - len, "%s%s", len ? " " : "", name);
