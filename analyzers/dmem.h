@@ -215,6 +215,8 @@ struct dmem_heap
   size_t ndepot;
   uint32_t not_kept_stack;
   uint64_t not_kept;                   /* blocks the runtime kept no stack of */
+  int walk;      /* set before loading: walk the shards' lists (verify) */
+  int scanned;   /* the blocks were found by a scan for their headers */
 };
 
 /* Find the descriptor in the target and walk every shard.  Returns 0 (walk

@@ -74,6 +74,7 @@ check_descriptor (struct dmem_target *t, const uint64_t *d)
     {
       uint64_t es = d[DMEM_DESC_DEPOT_STACK_SIZE];
       if (d[DMEM_DESC_OFF_STACK] > hs - 4 || d[DMEM_DESC_OFF_KIND] > hs - 1
+	  || d[DMEM_DESC_OFF_SHARD] > hs - 1
 	  || d[DMEM_DESC_DEPOT_CHUNKS] == 0
 	  || d[DMEM_DESC_DEPOT_CHUNKS] > MAX_CHUNKS
 	  || d[DMEM_DESC_DEPOT_CHUNK_STACKS] == 0
@@ -191,6 +192,19 @@ get_u32 (const unsigned char *p, uint64_t off)
   uint32_t v;
   memcpy (&v, p + off, 4);
   return v;
+}
+
+/* Append a block of SIZE at USER, allocated by TID from STACK.  */
+static inline void
+add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
+	   uint32_t tid)
+{
+  if (h->nblocks == h->capacity)
+    {
+      h->capacity = h->capacity ? 2 * h->capacity : 1024;
+      h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
+    }
+  h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, size, stack, tid };
 }
 
 /* Zero the PCs of a stack after its first 0.  */
@@ -373,13 +387,7 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
       || size > r->end - (addr + hs))
     return "bad-size";
-  if (h->nblocks == h->capacity)
-    {
-      h->capacity = h->capacity ? 2 * h->capacity : 1024;
-      h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
-    }
-  h->blocks[h->nblocks++] = (struct dmem_block_ref) {
-    addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]) };
+  add_block (h, addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]));
   w->walked++;
   w->bytes += size;
   w->prev = addr;
@@ -389,6 +397,119 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (next != NULL && w->addr - next->start < next->avail)
     __builtin_prefetch (next->data + (w->addr - next->start));
   return NULL;
+}
+
+/* Find the live blocks of a core by their headers instead of their lists:
+   a live header's magic is keyed by its own address, so a sequential pass
+   over the memory that can hold blocks finds them, in address order, with
+   no pointer chasing.  The result stands only if it is exactly what the
+   shards' counters say (per shard in format 2) and the links are those of
+   whole lists over exactly these blocks; otherwise (a core taken while a
+   list was being changed, a damaged header or link) the caller walks the
+   lists, which names the damage.  The links are checked without following
+   them: in sound lists the blocks that links and shard heads point to are
+   every block once, and the blocks that prev links point to are those
+   with a next link; both multisets are compared through sums of a mixing
+   function of their members.  Returns 0 when the scan stands.  */
+static int
+scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
+	   const unsigned char *shards, uint64_t nshards, uint64_t ss)
+{
+  const uint64_t *d = h->desc;
+  uint64_t hs = d[DMEM_DESC_HEADER_SIZE], gs = d[DMEM_DESC_GUARD_SIZE];
+  uint64_t bm = d[DMEM_DESC_BLOCK_MAGIC], om = d[DMEM_DESC_OFF_MAGIC];
+  uint64_t osz = d[DMEM_DESC_OFF_SIZE], otid = d[DMEM_DESC_OFF_TID];
+  int v2 = d[DMEM_DESC_VERSION] == 2;
+  if (t->pid != 0 || gs > MAX_HEADER || (hs & 15) != 0)
+    return -1;   /* a live process's memory is read as it is needed */
+  uint64_t *count = dmem_xcalloc (nshards, 2 * sizeof *count);
+  uint64_t pcs[MAX_DEPTH];
+  uint64_t onext = d[DMEM_DESC_OFF_NEXT], oprev = d[DMEM_DESC_OFF_PREV];
+  uint64_t blocks_sum = 0, pointed_sum = 0, with_next_sum = 0, prev_sum = 0;
+  for (size_t i = 0; i < t->nregions; i++)
+    {
+      const struct dmem_region *r = &t->regions[i];
+      if (!r->writable || r->file_backed || r->data == NULL || r->avail < hs
+	  || (r->start < d[DMEM_DESC_STATE_END]
+	      && r->end > d[DMEM_DESC_STATE_START]))
+	continue;
+      uint64_t end = r->start + r->avail;
+      for (uint64_t a = (r->start + 15) & ~15ULL; a + hs <= end;)
+	{
+	  const unsigned char *p = r->data + (a - r->start);
+	  if (__builtin_expect (get_u64 (p, om) != (bm ^ a), 1))
+	    {
+	      a += 16;
+	      continue;
+	    }
+	  uint64_t size = get_u64 (p, osz);
+	  if (size > r->end - (a + hs))
+	    {
+	      a += 16;
+	      continue;
+	    }
+	  uint32_t stack, shard = 0;
+	  if (v2)
+	    {
+	      stack = depot_stack (h, get_u32 (p, d[DMEM_DESC_OFF_STACK]));
+	      shard = p[d[DMEM_DESC_OFF_SHARD]];
+	    }
+	  else
+	    {
+	      memcpy (pcs, p + d[DMEM_DESC_OFF_PCS], h->depth * 8);
+	      cut_stack (pcs, h->depth);
+	      stack = intern_stack (h, st, pcs);
+	    }
+	  if (shard >= nshards)
+	    break;
+	  count[2 * shard]++;
+	  count[2 * shard + 1] += size;
+	  uint64_t next = get_u64 (p, onext), prev = get_u64 (p, oprev);
+	  blocks_sum += hash_u64 (a);
+	  if (next != 0)
+	    {
+	      pointed_sum += hash_u64 (next);
+	      with_next_sum += hash_u64 (a);
+	    }
+	  if (prev != 0)
+	    prev_sum += hash_u64 (prev);
+	  add_block (h, a + hs, size, stack, get_u32 (p, otid));
+	  if ((h->nblocks & 0xffff) == 0)
+	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
+	  uint64_t after = a + hs + size + gs;
+	  a = after < a ? end : (after + 15) & ~15ULL;
+	}
+    }
+  dmem_progress_end (t);
+  /* Format 1 headers do not say their shard: the totals are compared.  */
+  int stands = 1;
+  uint64_t blocks = 0, bytes = 0, want_blocks = 0, want_bytes = 0;
+  for (uint64_t i = 0; i < nshards; i++)
+    {
+      uint64_t b = get_u64 (shards + i * ss, d[DMEM_DESC_SHARD_OFF_BLOCKS]);
+      uint64_t y = get_u64 (shards + i * ss, d[DMEM_DESC_SHARD_OFF_BYTES]);
+      if (v2 && (b != count[2 * i] || y != count[2 * i + 1]))
+	stands = 0;
+      blocks += count[2 * i];
+      bytes += count[2 * i + 1];
+      want_blocks += b;
+      want_bytes += y;
+      h->shard_allocs += get_u64 (shards + i * ss, d[DMEM_DESC_SHARD_OFF_ALLOCS]);
+      h->shard_frees += get_u64 (shards + i * ss, d[DMEM_DESC_SHARD_OFF_FREES]);
+      uint64_t first = get_u64 (shards + i * ss, d[DMEM_DESC_SHARD_OFF_FIRST]);
+      if (first != 0)
+	pointed_sum += hash_u64 (first);
+    }
+  free (count);
+  if (stands && blocks == want_blocks && bytes == want_bytes
+      && pointed_sum == blocks_sum && prev_sum == with_next_sum)
+    {
+      h->scanned = 1;
+      return 0;
+    }
+  h->nblocks = 0;
+  h->shard_allocs = h->shard_frees = 0;
+  return -1;
 }
 
 /* Walk every shard, one step of each in turn, so that the reads of many
@@ -405,6 +526,8 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   size_t nactive = 0;
   if (d[DMEM_DESC_VERSION] == 2)
     load_depot (t, h, &st);
+  if (!h->walk && scan_heap (t, h, &st, shards, nshards, ss) == 0)
+    nshards = 0;   /* found by their headers: no list to walk */
   for (uint64_t i = 0; i < nshards; i++)
     {
       walk_begin (h, &w[i], d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss);
@@ -494,10 +617,11 @@ drop_duplicates (struct dmem_heap *h)
 }
 
 /* See dmem.h: descriptor, walk, sort.  */
-int
-dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
+static int
+heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
 {
   memset (h, 0, sizeof *h);
+  h->walk = walk;
   struct find_desc f = { "dmem", NULL, 0 };
   dwfl_getmodules (t->dwfl, find_desc_in_module, &f, 0);
   if (f.mod == NULL)
@@ -567,8 +691,11 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
       dmem_target_segments (t);
       dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
     }
-  sort_blocks (h);
-  drop_duplicates (h);
+  if (!h->scanned)   /* a scan finds them in address order, once each */
+    {
+      sort_blocks (h);
+      drop_duplicates (h);
+    }
 
   size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
 		  ? d[DMEM_DESC_STAT_COUNT] : DMEM_STAT_COUNT;
@@ -576,6 +703,38 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   if (dmem_read (t, d[DMEM_DESC_STATS], h->stats, nstats * 8) != 0)
     memset (h->stats, 0, sizeof h->stats);
   return 0;
+}
+
+/* See dmem.h: a scan for headers, else a walk of the lists.  */
+int
+dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
+{
+  return heap_load (t, h, 0);
+}
+
+static uint32_t append_stack (struct dmem_heap *h, const uint64_t *pcs);
+
+/* The blocks were found by a scan: walk the lists too, for the problems
+   in them (warned about, as a load that walked would have).  */
+static void
+check_lists (struct dmem_target *t, struct dmem_heap *h)
+{
+  struct dmem_heap w;
+  int preload = t->preload_symbols;
+  t->preload_symbols = 0;
+  int failed = heap_load (t, &w, 1);
+  t->preload_symbols = preload;
+  if (failed)
+    return;
+  dmem_heap_warn (t, &w);
+  for (size_t i = 0; i < w.nproblems; i++)
+    {
+      struct dmem_problem p = w.problems[i];
+      if (p.stack != UINT32_MAX)
+	p.stack = append_stack (h, w.stacks + (size_t) p.stack * w.depth);
+      add_problem (h, p.kind, p.address, p.stack, p.shard, p.from);
+    }
+  dmem_heap_free (&w);
 }
 
 /* See dmem.h.  */
@@ -841,6 +1000,8 @@ dmem_heap_check (struct dmem_target *t, struct dmem_heap *h)
   if (!h->checked)
     {
       h->checked = 1;
+      if (h->scanned)
+	check_lists (t, h);
       check_guards (t, h);
       check_quarantine (t, h);
     }

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,11 +111,27 @@ out_of_memory (void)
   exit (DMEM_EXIT_BAD_INPUT);
 }
 
+/* Arrays of this size or more (one per block of a big core) are mapped
+   with transparent huge pages where the system allows them on request:
+   the engine touches all of them, and 2 MiB pages fault 512 times less.  */
+#define BIG (8u << 20)
+#define HUGE_PAGE (2u << 20)
+
+static void *
+big_alloc (size_t size)
+{
+  void *p;
+  if (posix_memalign (&p, HUGE_PAGE, size) != 0)
+    return NULL;
+  madvise (p, size, MADV_HUGEPAGE);
+  return p;
+}
+
 /* malloc that never returns NULL.  */
 void *
 dmem_xmalloc (size_t size)
 {
-  void *p = malloc (size ? size : 1);
+  void *p = size >= BIG ? big_alloc (size) : malloc (size ? size : 1);
   if (p == NULL)
     out_of_memory ();
   return p;
@@ -124,7 +141,16 @@ dmem_xmalloc (size_t size)
 void *
 dmem_xcalloc (size_t n, size_t size)
 {
-  void *p = calloc (n ? n : 1, size ? size : 1);
+  size_t total;
+  void *p;
+  if (!__builtin_mul_overflow (n, size, &total) && total >= BIG)
+    {
+      /* Fresh pages of a mapping read as zeros: no memset.  */
+      p = big_alloc (total);
+      if (p != NULL)
+	return p;
+    }
+  p = calloc (n ? n : 1, size ? size : 1);
   if (p == NULL)
     out_of_memory ();
   return p;

@@ -22,16 +22,33 @@ _Static_assert ((DMEM_DEPOT_BUCKETS & (DMEM_DEPOT_BUCKETS - 1)) == 0,
 
 static struct dmem_depot *const depot = &dmem__state.depot;
 
-/* A hash of the PCs, never 0 (0 marks an entry not filled yet).  */
+/* A hash of the PCs, never 0 (0 marks an entry not filled yet).  The
+   multiplies are independent, so they overlap.  */
 static inline uint32_t
 hash_pcs (const uint64_t *pcs)
 {
-  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  uint64_t h = 0;
   for (int i = 0; i < DMEM_STACK_DEPTH; i++)
-    h = (h ^ pcs[i]) * 0xff51afd7ed558ccdULL;
-  h ^= h >> 32;
-  return (uint32_t) h | 1;
+    h += (pcs[i] ^ (pcs[i] >> 31)) * (0x9e3779b97f4a7c15ULL + 2 * (uint64_t) i);
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return (uint32_t) (h >> 32) | 1;
 }
+
+static inline int
+same_pcs (const uint64_t *a, const uint64_t *b)
+{
+  uint64_t d = 0;
+#pragma GCC unroll 16
+  for (int i = 0; i < DMEM_STACK_DEPTH; i++)
+    d |= a[i] ^ b[i];
+  return d == 0;
+}
+
+/* This thread's last stack and its id: allocations in a loop repeat it, and
+   comparing with it costs less than hashing.  */
+static __thread uint64_t last_pcs[DMEM_STACK_DEPTH];
+static __thread uint32_t last_id;
 
 static inline struct dmem_depot_stack *
 entry (uint32_t id)
@@ -69,15 +86,15 @@ find (uint32_t first, uint32_t hash, const uint64_t *pcs)
   for (uint32_t id = first; id != 0;)
     {
       const struct dmem_depot_stack *e = entry (id);
-      if (e->hash == hash && memcmp (e->pcs, pcs, sizeof e->pcs) == 0)
+      if (e->hash == hash && same_pcs (e->pcs, pcs))
         return id;
       id = e->chain;
     }
   return 0;
 }
 
-uint32_t
-dmem__depot_put (const uint64_t pcs[DMEM_STACK_DEPTH])
+static uint32_t
+put (const uint64_t pcs[DMEM_STACK_DEPTH])
 {
   uint32_t hash = hash_pcs (pcs);
   uint32_t *bucket = &depot->buckets[hash & (DMEM_DEPOT_BUCKETS - 1)];
@@ -102,6 +119,20 @@ dmem__depot_put (const uint64_t pcs[DMEM_STACK_DEPTH])
     e->chain = first;
   while (!__atomic_compare_exchange_n (bucket, &first, id, 1, __ATOMIC_RELEASE,
                                        __ATOMIC_ACQUIRE));
+  return id;
+}
+
+uint32_t
+dmem__depot_put (const uint64_t pcs[DMEM_STACK_DEPTH])
+{
+  if (likely (last_id != 0 && same_pcs (pcs, last_pcs)))
+    return last_id;
+  uint32_t id = put (pcs);
+  if (id != DMEM_STACK_NOT_KEPT)
+    {
+      memcpy (last_pcs, pcs, sizeof last_pcs);
+      last_id = id;
+    }
   return id;
 }
 

@@ -86,6 +86,7 @@ __attribute__ ((visibility ("default"))) uint64_t dmem_descriptor[DMEM_DESC_COUN
   [DMEM_DESC_DEPOT_OFF_HASH] = offsetof (struct dmem_depot_stack, hash),
   [DMEM_DESC_DEPOT_OFF_STACKS] = offsetof (struct dmem_depot, stacks),
   [DMEM_DESC_DEPOT_OFF_NOT_KEPT] = offsetof (struct dmem_depot, not_kept),
+  [DMEM_DESC_OFF_SHARD] = offsetof (struct dmem_block, shard),
 };
 
 /* ---- the allocator below us ------------------------------------------- */

@@ -14,6 +14,8 @@
 #include <link.h>
 #include <string.h>
 
+#include "dmem/format.h"
+
 /* DWARF register numbers on x86-64.  */
 enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
 
@@ -607,11 +609,15 @@ remember (struct memo *m, uint64_t pc)
    unwind rule is the one at LOOKUP (the PC itself for an interrupted frame,
    return address - 1 for a caller).  Stores up to DEPTH return addresses,
    leaving out the leading ones inside libdmem.so if SKIP_OWN; zero-fills
-   the rest of PCS.  Returns how many were stored.  */
-static int
+   the rest of PCS.  Returns how many were stored.  With SLOTS, stores
+   there the address each of them was read from, and returns -1 - n if a
+   frame's CFA was not found from its SP alone (the walk then depended on
+   rbp too).  */
+static inline __attribute__ ((always_inline)) int
 unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
-        int skip_own)
+        int skip_own, uint64_t *slots)
 {
+  int sp_only = 1;
   if (unlikely (skip_own && __atomic_load_n (&own_start, __ATOMIC_ACQUIRE) == 0))
     find_own_text ();
   uint64_t gen = __atomic_load_n (&generation, __ATOMIC_ACQUIRE);
@@ -632,9 +638,15 @@ unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
       if (likely (m->cfa == CFA_RSP))
         cfa = sp + (uint64_t) (int64_t) m->cfa_off;
       else if (m->cfa == CFA_RBP && bp_known)
-        cfa = bp + (uint64_t) (int64_t) m->cfa_off;
+        {
+          cfa = bp + (uint64_t) (int64_t) m->cfa_off;
+          sp_only = 0;
+        }
       else if (m->cfa == CFA_DEREF_RBP && bp_known && bp - sp - 1 < MAX_FRAME)
-        cfa = *(const uint64_t *) (uintptr_t) (bp + (uint64_t) (int64_t) m->cfa_off);
+        {
+          cfa = *(const uint64_t *) (uintptr_t) (bp + (uint64_t) (int64_t) m->cfa_off);
+          sp_only = 0;
+        }
       else
         break;
       /* The CFA must be above SP, by less than MAX_FRAME.  */
@@ -659,11 +671,13 @@ unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
             continue;
           skip_own = 0;
         }
+      if (slots != NULL)
+        slots[n] = cfa - 8;
       pcs[n++] = ra;
     }
   for (int i = n; i < depth; i++)
     pcs[i] = 0;
-  return n;
+  return slots != NULL && !sp_only ? -1 - n : n;
 }
 
 __attribute__ ((noinline)) int
@@ -674,7 +688,7 @@ dmem__capture_stack (uint64_t *pcs, int depth)
                     "movq %%rsp, %1\n\t"
                     "movq %%rbp, %2"
                     : "=r"(pc), "=r"(sp), "=r"(bp));
-  return unwind (pc, sp, bp, pcs, depth, 1);
+  return unwind (pc, sp, bp, pcs, depth, 1, NULL);
 }
 
 int
@@ -684,15 +698,69 @@ dmem__unwind_from (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs,
   if (depth <= 0)
     return 0;
   pcs[0] = pc;
-  return 1 + unwind (pc, sp, bp, pcs + 1, depth - 1, 0);
+  return 1 + unwind (pc, sp, bp, pcs + 1, depth - 1, 0, NULL);
+}
+
+/* This thread's recent allocation stacks, by stack pointer at the entry
+   point and return address.  A loop allocating from one place calls with
+   the same SP and return address each time; if each return address the walk
+   read is still in its slot, the walk would read the same words and find
+   the same stack, so it is not walked again.  That holds only when every
+   frame's CFA came from its SP: stacks that needed rbp are not kept here.  */
+#define RECENT 4
+#define RECENT_PCS (DMEM_STACK_DEPTH - 1)  /* the PCs after ra */
+struct recent
+{
+  uint64_t sp, ra, generation;  /* sp 0: empty */
+  uint64_t slots[RECENT_PCS];
+  uint64_t pcs[RECENT_PCS];
+};
+static __thread struct recent recent[RECENT];
+
+/* The miss path of dmem__caller_stack: walk, and keep the stack in R.  */
+static __attribute__ ((noinline)) int
+walk_and_keep (struct recent *r, uint64_t *pcs, uint64_t ra, uint64_t sp,
+               uint64_t bp, uint64_t gen)
+{
+  uint64_t slots[RECENT_PCS];
+  int n = unwind (ra - 1, sp, bp, pcs + 1, RECENT_PCS, 0, slots);
+  /* Kept only when the walk ended at the depth wanted: one that ended
+     earlier stopped on a word it read and did not store.  */
+  if (n != RECENT_PCS)
+    return 1 + (n < 0 ? -1 - n : n);
+  /* A signal handler allocating meanwhile sees the entry empty.  */
+  r->sp = 0;
+  __atomic_signal_fence (__ATOMIC_SEQ_CST);
+  r->ra = ra;
+  r->generation = gen;
+  memcpy (r->slots, slots, sizeof r->slots);
+  memcpy (r->pcs, pcs + 1, sizeof r->pcs);
+  __atomic_signal_fence (__ATOMIC_SEQ_CST);
+  r->sp = sp;
+  return DMEM_STACK_DEPTH;
 }
 
 int
 dmem__caller_stack (uint64_t *pcs, int depth, const uint64_t *entry_sp,
                     uint64_t entry_bp)
 {
-  uint64_t ra = entry_sp[0];
+  uint64_t ra = entry_sp[0], sp = (uint64_t) (uintptr_t) (entry_sp + 1);
   pcs[0] = ra;
-  return 1 + unwind (ra - 1, (uint64_t) (uintptr_t) (entry_sp + 1), entry_bp,
-                     pcs + 1, depth - 1, 0);
+  if (unlikely (depth != DMEM_STACK_DEPTH))
+    return 1 + unwind (ra - 1, sp, entry_bp, pcs + 1, depth - 1, 0, NULL);
+  struct recent *r = &recent[((sp >> 4) ^ (ra >> 2)) % RECENT];
+  uint64_t gen = __atomic_load_n (&generation, __ATOMIC_ACQUIRE);
+  if (r->sp == sp && r->ra == ra && r->generation == gen)
+    {
+      uint64_t changed = 0;
+#pragma GCC unroll 16
+      for (int i = 0; i < RECENT_PCS; i++)
+        changed |= *(const uint64_t *) (uintptr_t) r->slots[i] ^ r->pcs[i];
+      if (likely (changed == 0))
+        {
+          memcpy (pcs + 1, r->pcs, sizeof r->pcs);
+          return DMEM_STACK_DEPTH;
+        }
+    }
+  return walk_and_keep (r, pcs, ra, sp, entry_bp, gen);
 }

@@ -311,6 +311,7 @@ enum dmem_descriptor_field
   DMEM_DESC_DEPOT_OFF_HASH,     /* offset of its uint32 hash (0 = unfilled) */
   DMEM_DESC_DEPOT_OFF_STACKS,   /* offset of its uint32 stacks */
   DMEM_DESC_DEPOT_OFF_NOT_KEPT, /* offset of its uint32 not_kept */
+  DMEM_DESC_OFF_SHARD,          /* uint8 shard index in struct dmem_block */
   DMEM_DESC_COUNT
 };
 
