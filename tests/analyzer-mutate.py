@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 HEADER = 48        # struct dmem_block, include/dmem/format.h
-OFF_NEXT, OFF_PREV, OFF_SIZE, OFF_MAGIC = 0, 8, 16, 40
+OFF_NEXT, OFF_PREV, OFF_SIZE, OFF_STACK, OFF_MAGIC = 0, 8, 16, 28, 40
 
 
 def segments(data):
@@ -76,7 +76,7 @@ def corrupt(core, all_json, out, kind, size):
 def mutate(rng, data, segs, hdrs, links):
     """One random damage to a copy of DATA, aimed at what the walk reads."""
     d = bytearray(data)
-    what = rng.randrange(6)
+    what = rng.randrange(7)
     special = [0, 1, 0x10, 2**64 - 1, 2**63, rng.getrandbits(64)]
     if what == 0:     # a byte of a block header
         h = rng.choice(hdrs)[0]
@@ -96,6 +96,12 @@ def mutate(rng, data, segs, hdrs, links):
         struct.pack_into("<Q", d, o, v)
     elif what == 3:   # truncated
         d = d[:rng.randrange(len(d))]
+    elif what == 5:   # a block's stack id (u32), in or out of the depot
+        h = rng.choice(hdrs)[0]
+        o = file_offset(segs, h + OFF_STACK)
+        if o is not None:
+            struct.pack_into("<I", d, o, rng.choice([0, 1, 2, 2**14, 2**24, 2**32 - 1,
+                                                     rng.getrandbits(32)]))
     elif what == 4:   # ELF header, program headers, notes
         for _ in range(rng.randrange(1, 8)):
             d[rng.randrange(min(len(d), 16384))] = rng.randrange(256)
