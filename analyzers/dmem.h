@@ -413,6 +413,7 @@ struct dmem_options
   /* diff: the older snapshot (the target is the newer one).  */
   struct dmem_target *old_target;
   struct dmem_heap *old_heap;
+  const char *target_name;  /* report: the core's path, or "process PID" */
   FILE *out;
 };
 
@@ -433,6 +434,13 @@ int dmem_report_explain (struct dmem_target *t, struct dmem_heap *h,
 /* diff.c: blocks born and died between o->old_* and T, by stack.  */
 int dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
 		      const struct dmem_options *o);
+/* html.c: dmem report, one self-contained HTML page holding the JSON of
+   stacks, leaks, stats, mallinfo and verify (at most o->limit groups per
+   list, DMEM_REPORT_LIMIT when it is -1), written to o->out.  Returns 0, or
+   DMEM_EXIT_BAD_INPUT when o->out fails.  */
+#define DMEM_REPORT_LIMIT 500
+int dmem_report_html (struct dmem_target *t, struct dmem_heap *h,
+		      const struct dmem_options *o);
 
 /* ---- engine.c: the report words and the engine API (engine.h) ---- */
 
@@ -449,6 +457,7 @@ struct dmem_request
   const char *executable, *sysroot, *core;
   long pid;
   const char *old;               /* diff: the older core (or bundle) */
+  const char *output;            /* report -o: the file to write */
   double interval;               /* diff --pid: seconds between snapshots */
   /* leaks --suppressions: the files, in order.  */
 #define DMEM_MAX_SUPPRESSION_FILES 16

@@ -15,6 +15,7 @@ struct dmem_engine
   int opened, loaded;
   pid_t pid;                  /* open_pid: read again if caught mid-update */
   char *sysroot, *debug_dirs; /* for reading a live process again */
+  char *name;                 /* the core's path or "process PID" (report) */
   FILE *out, *err;            /* the caller's streams, or NULL: buffers */
   char *out_buf, *err_buf;    /* the last command's, with buffers */
   size_t out_len, err_len;
@@ -97,6 +98,27 @@ static const struct command
     "--error-exitcode=N\n"
     "  Exit N (1..255) when there are direct leaks (not suppressed);\n"
     "  indirect and possible leaks alone do not count.  Else 0.\n" },
+  { "report", dmem_report_html, 1,
+    "Write one self-contained HTML page of the whole analysis.\n"
+    "\n"
+    "Usage: dmem report -o FILE [--limit N]\n"
+    "\n"
+    "The page holds a summary, the leaks (direct, indirect, possible) and the\n"
+    "live blocks by stack as sortable tables, flame graphs of the live and of\n"
+    "the leaked bytes by allocation stack (click to zoom, search to highlight\n"
+    "frames and see their share), the size histogram and bytes per thread,\n"
+    "the mallinfo diagnosis, the verify result and a bundle's manifest.  Its\n"
+    "numbers are those of stacks, leaks, stats, mallinfo and verify with\n"
+    "--format=json, which it carries.  It loads nothing from the network:\n"
+    "open it in any browser, or send it on.\n"
+    "\n"
+    "-o FILE, --output=FILE\n"
+    "  Write the page to FILE (without it: to standard output).\n"
+    "\n"
+    "--limit N\n"
+    "  List at most N stacks of live blocks and N groups of leaks, and draw\n"
+    "  the flame graphs from those (default 500; the rest is one box \"other\n"
+    "  stacks\"); the totals always count every block.\n" },
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"
@@ -132,8 +154,11 @@ dmem_engine_help (const char *name)
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (strcmp (commands[i].name, name) == 0)
       {
-	snprintf (text, sizeof text, "%s\n%s%s", commands[i].help,
-		  COMMON_HELP, commands[i].groups ? "\n" LIMIT_HELP : "");
+	if (commands[i].report == dmem_report_html)   /* its own options */
+	  snprintf (text, sizeof text, "%s", commands[i].help);
+	else
+	  snprintf (text, sizeof text, "%s\n%s%s", commands[i].help,
+		    COMMON_HELP, commands[i].groups ? "\n" LIMIT_HELP : "");
 	return text;
       }
   return NULL;
@@ -174,6 +199,7 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
     { "interval", required_argument, NULL, 'i' },
     { "error-exitcode", required_argument, NULL, 'x' },
     { "suppressions", required_argument, NULL, 's' },
+    { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 } };
   int c;
@@ -181,7 +207,7 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
   opterr = 0;
   /* Options may follow the positional words (explain's address, diff's
      older core, the target): GNU getopt moves those to the end.  */
-  while ((c = getopt_long (argc, argv, ":e:p:h", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, ":e:p:o:h", longopts, NULL)) != -1)
     {
       if (!cli && (c == 'e' || c == 'S' || c == 'p'))
 	return request_error (r, "%s: the debugger's program is the target: "
@@ -210,6 +236,9 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 	  break;
 	case 'j':
 	  r->options.format = DMEM_JSON;
+	  break;
+	case 'o':
+	  r->output = optarg;
 	  break;
 	case 'p':
 	case 'l':
@@ -288,6 +317,12 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
       && strcmp (cmd, "leaks") != 0)
     return request_error (r, "%s: --error-exitcode and --suppressions are "
 			  "for leaks only", cmd);
+  int html = r->command->report == dmem_report_html;
+  if (html && r->options.format != DMEM_TEXT)
+    return request_error (r, "%s: the report is an HTML page; --format and "
+			  "--json are for the other subcommands", cmd);
+  if (!html && r->output != NULL)
+    return request_error (r, "%s: -o and --output are for report", cmd);
   if (r->options.all && r->options.retained)
     return request_error (r, "%s: --all or --retained, not both", cmd);
   int explain = strcmp (cmd, "explain") == 0, diff = strcmp (cmd, "diff") == 0;
@@ -489,6 +524,43 @@ load_suppressions (const struct dmem_request *r, struct dmem_suppressions *s,
   return 0;
 }
 
+/* report -o FILE: write the page to FILE, opened before the heap is read
+   (a file that cannot be written is said at once, and one that is not
+   finished is removed).  Returns the status.  */
+static int
+run_report (dmem_engine *e, const struct dmem_request *r, FILE *out,
+	    FILE *err)
+{
+  FILE *file = fopen (r->output, "w");
+  if (file == NULL)
+    {
+      fprintf (err, "dmem: cannot write %s: %s\n", r->output,
+	       strerror (errno));
+      return DMEM_EXIT_BAD_INPUT;
+    }
+  if (load (e, 1) != 0)
+    {
+      fprintf (err, "dmem: %s\n", e->error);
+      fclose (file);
+      remove (r->output);
+      return DMEM_EXIT_BAD_INPUT;
+    }
+  struct dmem_options o = r->options;
+  o.out = file;
+  o.target_name = e->name;
+  int status = dmem_report_html (&e->t, &e->h, &o);
+  long size = ftell (file);
+  if (fclose (file) != 0 || status != DMEM_EXIT_OK || size < 0)
+    {
+      fprintf (err, "dmem: cannot write %s: %s\n", r->output,
+	       strerror (errno));
+      remove (r->output);
+      return DMEM_EXIT_BAD_INPUT;
+    }
+  fprintf (out, "report written to %s (%ld bytes)\n", r->output, size);
+  return DMEM_EXIT_OK;
+}
+
 /* See dmem.h: run a parsed request on E's open target.  */
 int
 dmem_run_request (dmem_engine *e, const struct dmem_request *r)
@@ -506,8 +578,11 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
   /* Before the heap is read: a bad file is said at once.  */
   else if ((status = load_suppressions (r, &suppressions, err)) != 0)
     ;
+  else if (r->command->report == dmem_report_html && r->output != NULL)
+    status = run_report (e, r, out, err);
   else if (load (e, r->command->report == dmem_report_stacks
-		 || r->command->report == dmem_report_leaks) != 0)
+		 || r->command->report == dmem_report_leaks
+		 || r->command->report == dmem_report_html) != 0)
     {
       fprintf (err, "dmem: %s\n", e->error);
       status = DMEM_EXIT_BAD_INPUT;
@@ -518,6 +593,7 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
     {
       struct dmem_options o = r->options;
       o.out = out;
+      o.target_name = e->name;
       o.suppressions = r->nsuppression_files > 0 ? &suppressions : NULL;
       status = r->command->report (&e->t, &e->h, &o);
     }
@@ -569,6 +645,8 @@ dmem_engine_open_core (dmem_engine *e, const char *path,
   if (dmem_target_open_core (&e->t, path, executable, sysroot,
 			     debug_dirs) != 0)
     return open_failed (e);
+  free (e->name);
+  e->name = strdup (path);
   e->opened = 1;
   return 0;
 }
@@ -581,6 +659,9 @@ dmem_engine_open_pid (dmem_engine *e, int pid, const char *sysroot,
   keep_settings (e, sysroot, debug_dirs);
   if (dmem_target_open_pid (&e->t, pid, sysroot, debug_dirs) != 0)
     return open_failed (e);
+  free (e->name);
+  if (asprintf (&e->name, "process %d", pid) < 0)
+    e->name = NULL;
   e->pid = pid;
   e->opened = 1;
   return 0;
@@ -594,6 +675,9 @@ dmem_engine_open_source (dmem_engine *e, const struct dmem_source *source,
   keep_settings (e, sysroot, debug_dirs);
   if (dmem_target_open_source (&e->t, source, sysroot, debug_dirs) != 0)
     return open_failed (e);
+  free (e->name);
+  if (asprintf (&e->name, "process %d", source->pid) < 0)
+    e->name = NULL;
   e->opened = 1;
   return 0;
 }
@@ -690,6 +774,7 @@ dmem_engine_free (dmem_engine *e)
   dmem_target_close (&e->t);
   free (e->sysroot);
   free (e->debug_dirs);
+  free (e->name);
   free (e->out_buf);
   free (e->err_buf);
   free (e);

@@ -346,6 +346,7 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
   if (o->format == DMEM_JSON)
     fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
 	     PRIu64 "},\n  \"groups\": [", h->nblocks, bytes);
+  size_t ngroups = h->nblocks;
   if (o->all)
     print_all_blocks (t, h, o);
   else
@@ -355,6 +356,7 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
 	idx[i] = i;
       size_t ng;
       struct group *g = make_groups (h, NULL, idx, h->nblocks, &ng);
+      ngroups = ng;
       if (o->retained)
 	print_retained (t, h, g, ng, idx, o);
       else
@@ -364,7 +366,8 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
     }
   if (o->format == DMEM_JSON)
     {
-      putc (']', out);
+      /* How many groups (or blocks, --all) there are, --limit or not.  */
+      fprintf (out, "],\n  \"groups_total\": %zu", ngroups);
       dmem_json_warnings (out, t);
       fputs ("}\n", out);
     }
@@ -528,7 +531,7 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   print_groups (t, h, g, kept, idx, o);
   if (o->format == DMEM_JSON)
     {
-      putc (']', out);
+      fprintf (out, "],\n  \"groups_total\": %zu", kept);
       json_suppressed (out, t, h, s, sup_blocks, sup_bytes, g + kept,
 		       ng - kept, sup ? sup + kept : NULL, idx, o);
       dmem_json_warnings (out, t);

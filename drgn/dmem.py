@@ -4,6 +4,7 @@ As a script (the same subcommands and options as the dmem command)::
 
     drgn -c CORE PREFIX/share/dmem/drgn/dmem.py stacks|leaks|stats|mallinfo|verify [OPTIONS]
     drgn -p PID  PREFIX/share/dmem/drgn/dmem.py leaks --format=json
+    drgn -c CORE PREFIX/share/dmem/drgn/dmem.py report -o report.html
 
 In an interactive drgn session::
 
@@ -45,7 +46,7 @@ __all__ = [
     "verify",
 ]
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff", "report")
 
 
 def _live_pid() -> Optional[int]:

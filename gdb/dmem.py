@@ -1,4 +1,4 @@
-"""dmem's gdb commands: show_alloc_stacks and dmem stacks|leaks|stats|mallinfo|verify.
+"""dmem's gdb commands: show_alloc_stacks and dmem stacks|leaks|stats|mallinfo|verify|report.
 
 Load with `source PREFIX/share/dmem/gdb/dmem.py` (gdb also auto-loads it with
 libdmem.so when its auto-load safe-path allows).  Every report comes from the
@@ -18,7 +18,7 @@ if _PYTHON_DIR not in sys.path:
 
 import dmem_engine  # noqa: E402
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff", "report")
 
 
 def _core_file():
@@ -152,7 +152,7 @@ as `dmem stacks --all'.
 class _Dmem(gdb.Command):
     """Analyse the heap of a program run under the dmem runtime.
 
-Usage: dmem stacks|leaks|stats|mallinfo|verify [OPTIONS]
+Usage: dmem stacks|leaks|stats|mallinfo|verify|report [OPTIONS]
 
 Reads the block headers that libdmem.so keeps in the core or live process,
 with the same engine and in the same words as the dmem command.  Run
