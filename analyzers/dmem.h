@@ -438,7 +438,7 @@ int dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
    stacks, leaks, stats, mallinfo and verify (at most o->limit groups per
    list, DMEM_REPORT_LIMIT when it is -1), written to o->out.  Returns 0, or
    DMEM_EXIT_BAD_INPUT when o->out fails.  */
-#define DMEM_REPORT_LIMIT 500
+#define DMEM_REPORT_LIMIT 1000
 int dmem_report_html (struct dmem_target *t, struct dmem_heap *h,
 		      const struct dmem_options *o);
 

@@ -116,9 +116,10 @@ static const struct command
     "  Write the page to FILE (without it: to standard output).\n"
     "\n"
     "--limit N\n"
-    "  List at most N stacks of live blocks and N groups of leaks, and draw\n"
-    "  the flame graphs from those (default 500; the rest is one box \"other\n"
-    "  stacks\"); the totals always count every block.\n" },
+    "  List at most N stacks of live blocks and N groups of leaks (default\n"
+    "  1000; the tables show 100 rows at a time) and draw the flame graphs\n"
+    "  from those, the rest as one box \"other stacks\"; the totals always\n"
+    "  count every block.\n" },
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"

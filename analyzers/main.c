@@ -58,7 +58,7 @@ static const char usage_text[] =
   "      --retained         stacks: by bytes retained (dominator tree)\n"
   "      --interval=S       diff --pid: seconds between the two snapshots\n"
   "      --limit=N          stacks, leaks: the first N groups only; report:\n"
-  "                         N per list (default 500)\n"
+  "                         N per list (default 1000)\n"
   "  -o, --output=FILE      report: write the page to FILE\n"
   "      --suppressions=FILE\n"
   "                         leaks, run: LeakSanitizer's leak:PATTERN lines;\n"

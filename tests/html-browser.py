@@ -11,6 +11,7 @@ JavaScript expression, which may be a promise) in the page and prints
 "netlog_requests": [URLs the net log shows the page asking for]}.  Every host name
 resolves to nothing and every connection goes to a closed port, so a
 request cannot reach the network even when the page tried one.
+HTML_BROWSER_SCREENSHOT=FILE.png also saves the whole page as it is then.
 """
 
 import json
@@ -146,6 +147,13 @@ def main():
                   or r["exceptionDetails"].get("text")}
     else:
         result = r["result"].get("value")
+    shot = os.environ.get("HTML_BROWSER_SCREENSHOT")
+    if shot:  # for a person to look at the page after the probe ran
+        b.call("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1000,
+               "deviceScaleFactor": 1, "mobile": False}, session=s)
+        png = b.call("Page.captureScreenshot", {"captureBeyondViewport": True}, session=s)
+        import base64
+        open(shot, "wb").write(base64.b64decode(png["data"]))
     csp = b.call("Runtime.evaluate", {"expression": "window.__csp", "returnByValue": True},
                  session=s)["result"].get("value")
     b.close()

@@ -49,6 +49,9 @@ cat >probe.js <<'JS'
              site: td[n - 1].querySelector("summary") ? td[n - 1].querySelector("summary").textContent : "",
              text: td[n - 1].textContent };
   });
+  // Open every stack (they are built when first opened).
+  for (const d of q("#leaks-table details, #live-table details")) d.open = true;
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const out = { rendered: document.body.dataset.rendered, title: document.title,
     pwned: window.pwned === undefined ? null : window.pwned,
     imgs: q("img").length, bolds: q("b").length, scripts: q("script").length,
@@ -219,12 +222,55 @@ assert "No manifest: the target is a plain core" in p["manifest"], p["manifest"]
 
 # --limit 2: two rows per table, the rest one box, the totals unchanged.
 assert [(r["bytes"], r["count"]) for r in lim["leaks"]] == [key(g) for g in leaks["groups"][:2]], lim["leaks"]
-assert "Showing the first 2 of %d" % len(leaks["groups"]) in lim["leaks_note"], lim["leaks_note"]
+assert "The first 2 of %d" % len(leaks["groups"]) in lim["leaks_note"], lim["leaks_note"]
 other = [f for f in lim["leaked_frames"] if f["name"] == "[other stacks, not listed]"]
 shown = sum(g["bytes"] for g in leaks["groups"][:2])
 assert len(other) == 1 and other[0]["bytes"] == total - shown, other
 assert [f for f in lim["leaked_frames"] if f["depth"] == 0][0]["bytes"] == total, lim["leaked_frames"]
 assert num(lim["cards"]["leaked_bytes"]) == s["leaked_bytes"], lim["cards"]
+PY
+
+# A core with thousands of stacks: the lists are capped (the totals are
+# not), the tables show 100 rows at a time, the flame graph's grey box holds
+# the stacks not listed.
+build analyzer-manystacks
+kernel_core many.core ./analyzer-manystacks
+"$DMEM" report many.core -o many.html >/dev/null 2>&1 || fail "dmem report many.core"
+"$DMEM" leaks --format=json many.core >many-leaks.json || fail "dmem leaks many.core"
+"$DMEM" stacks --format=json many.core >many-stacks.json || fail "dmem stacks many.core"
+cat >many-probe.js <<'JS'
+(async () => {
+  const rows = (id) => [...document.querySelectorAll("#" + id + " tbody tr")].map((tr) =>
+    [...tr.querySelectorAll("td.num")].map((td) => +td.dataset.value));
+  const out = { rendered: document.body.dataset.rendered, live: rows("live-table"),
+    more: document.querySelector("#live-table button.more").textContent,
+    flame: [...document.querySelectorAll("#flame g.frame")].filter((g) => +g.dataset.depth <= 1)
+      .map((g) => [g.dataset.name, +g.dataset.bytes]),
+    note: document.getElementById("live-note").textContent };
+  document.querySelector("#live-table button.more").click();
+  out.live_more = rows("live-table");
+  return out;
+})()
+JS
+$BROWSER many.html many-probe.js net-many.json >many.json || fail "html-browser.py on many.html"
+"$SYSTEM_PYTHON" - many.json many-leaks.json many-stacks.json <<'PY' || fail "the page of many stacks is wrong"
+import json, sys
+run, leaks, stacks = (json.load(open(p)) for p in sys.argv[1:4])
+assert run["exceptions"] == [] and run["console_errors"] == [] and run["netlog_requests"] == [], run
+p = run["result"]
+assert p["rendered"] == "ok", p
+assert stacks["groups_total"] == len(stacks["groups"]) > 6000, stacks["groups_total"]
+want = [[g["bytes"], g["count"]] for g in stacks["groups"]]
+assert p["live"] == want[:100] and p["live_more"] == want[:200], (p["live"][:3], want[:3])
+assert p["more"] == "Show 100 more (100 of 1,000 shown)", p["more"]
+assert "The first 1,000 of %s stacks" % format(stacks["groups_total"], ",") in p["note"], p["note"]
+s = leaks["summary"]
+total = s["leaked_bytes"] + s["indirect_bytes"] + s["possible_bytes"]
+flame = dict(p["flame"])
+assert flame["all leaked blocks"] == total, flame
+assert len(leaks["groups"]) > 1000, leaks["groups_total"]
+listed = sum(g["bytes"] for g in leaks["groups"][:1000])
+assert flame["[other stacks, not listed]"] == total - listed, flame
 PY
 
 # The checks can fail: a page that asks for an image, first with the

@@ -1,0 +1,41 @@
+/* 3^8 = 6561 distinct allocation stacks, for dmem report on a core with thousands of them: 8 levels of calls, each through one of three functions; every other block is dropped (a leak).  */
+#include <stdlib.h>
+
+void **kept;
+static long n;
+
+typedef void step_fn (int depth, int path);
+static step_fn step0, step1, step2;
+static step_fn *const steps[3] = { step0, step1, step2 };
+
+/* At depth 8 allocate one block (16..215 bytes); above, call each step.  */
+static inline void
+level (int depth, int path)
+{
+  if (depth == 8)
+    {
+      void *p = malloc (16 + path % 200);
+      if (path % 2 == 0)
+	kept[n] = p;
+      n++;
+      return;
+    }
+  for (int k = 0; k < 3; k++)
+    steps[k] (depth + 1, path * 3 + k);
+  __asm__ volatile ("" ::: "memory");   /* no tail call: each level is a frame */
+}
+
+#define STEP(k) static __attribute__ ((noinline)) void \
+  step##k (int depth, int path) \
+  { level (depth, path); __asm__ volatile ("" ::: "memory"); }
+STEP (0)
+STEP (1)
+STEP (2)
+
+int
+main (void)
+{
+  kept = calloc (6561, sizeof *kept);
+  step0 (0, 0);
+  return 0;
+}
