@@ -2,8 +2,9 @@
 # Speed of the engine on a core holding 1M live blocks: `dmem leaks` and
 # `stacks` as a ratio of reading the core file once (`cat core >/dev/null`,
 # warm cache), `stacks --retained` and `explain` against `leaks`, `diff` of
-# two such cores (two runs) against two `leaks`, and the engine's peak memory
-# against the core's size.
+# two such cores (two runs) against two `leaks`, the engine's peak memory
+# against the core's size, and `dmem report` (the HTML page) against `leaks`
+# with the page's size, here and on a core of 6561 distinct stacks.
 # Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree; KEEP=1
 # keeps the work directory with its core, for profiling)
 set -eu
@@ -71,6 +72,19 @@ addr=$("$DMEM" stacks --all --format=json --limit 1 "$core" |
        sed -n 's/.*"address": "\(0x[0-9a-f]*\)".*/\1/p' | head -n 1)
 t_explain=$(best "$DMEM" explain "$addr" "$core")
 t_diff=$(best "$DMEM" diff "$core" two.core)
+t_report=$(best "$DMEM" report -o report.html "$core")
+"$DMEM" report -o report.html "$core" >/dev/null
+report_size=$(stat -c %s report.html)
+# Thousands of stacks: the page's lists are capped (1000 groups each).
+cc -O2 -g -o manystacks "$top/tests/programs/analyzer-manystacks.c"
+DMEM_OPTS=abort-shutdown LD_PRELOAD=$LIBDMEM ./manystacks 2>/dev/null || true
+mv "$(ls core* | head -n 1)" many.core
+t_many_leaks=$(best "$DMEM" leaks many.core)
+t_many_report=$(best "$DMEM" report -o many.html many.core)
+"$DMEM" report -o many.html many.core >/dev/null
+many_size=$(stat -c %s many.html)
+many_stacks=$("$DMEM" stacks --format=json --limit 0 many.core |
+              sed -n 's/.*"groups_total": \([0-9]*\).*/\1/p')
 rss=$(/usr/bin/time -f %M "$DMEM" leaks "$core" 2>&1 >/dev/null | tail -n 1)
 # Anonymous memory (the analyzer's own data, without the page-cache pages
 # of the mapped core): the highest RssAnon seen, sampled every 5 ms.
@@ -87,7 +101,10 @@ wait "$pid"
 
 awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
     -v stacks="$t_stacks" -v rss="$rss" -v anon="$anon" -v retained="$t_retained" \
-    -v explain="$t_explain" -v diff="$t_diff" 'BEGIN {
+    -v explain="$t_explain" -v diff="$t_diff" -v report="$t_report" \
+    -v report_size="$report_size" -v many_leaks="$t_many_leaks" \
+    -v many_report="$t_many_report" -v many_size="$many_size" \
+    -v many_stacks="$many_stacks" 'BEGIN {
   printf "blocks            %d\n", blocks
   printf "core size         %.1f MiB\n", size / 1048576
   printf "cat core          %.3f s\n", cat
@@ -100,4 +117,8 @@ awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
          rss / 1024, 100 * rss * 1024 / size
   printf "dmem leaks anon   %.1f MiB (%.0f%% of the core; its own data, sampled)\n",
          anon / 1024, 100 * anon * 1024 / size
+  printf "dmem report       %.3f s  (%.2fx leaks), page %.1f KiB\n", report, report / leaks,
+         report_size / 1024
+  printf "%d stacks: dmem leaks %.3f s, dmem report %.3f s (%.2fx), page %.1f MiB\n",
+         many_stacks, many_leaks, many_report, many_report / many_leaks, many_size / 1048576
 }'
