@@ -30,14 +30,16 @@ escape_write (void *cookie, const char *buf, size_t size)
   return ferror (out) ? -1 : (ssize_t) size;
 }
 
-/* The bundle's manifest as a JSON value: null for a plain core.  Bundles
-   (dmem bundle) are to keep theirs in the target; the page shows "no
-   manifest" until a target has one.  */
+/* The bundle's manifest, as a JSON string of the text the bundle holds (the
+   page parses it, and shows it as text if it is not JSON: a bundle is
+   untrusted too), or null for a plain core.  Bundles (dmem bundle, being
+   added) keep theirs in the target as t->manifest; until that lands every
+   target is a plain core here, and the page says so.  */
 static void
 json_manifest (FILE *out, const struct dmem_target *t)
 {
   (void) t;
-  fputs ("null", out);
+  dmem_json_str (out, NULL);   /* with bundles: dmem_json_str (out, t->manifest) */
 }
 
 /* See dmem.h.  */
