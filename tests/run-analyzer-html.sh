@@ -273,6 +273,34 @@ listed = sum(g["bytes"] for g in leaks["groups"][:1000])
 assert flame["[other stacks, not listed]"] == total - listed, flame
 PY
 
+# A bundle's manifest, where this build makes bundles (dmem bundle).
+if "$DMEM" bundle --help >/dev/null 2>&1; then
+  "$DMEM" bundle kernel.core -e ./analyzer-leaks -o leaks.bundle >bundle.out 2>&1 ||
+    fail "dmem bundle: $(cat bundle.out)"
+  "$DMEM" report leaks.bundle -o bundle.html >/dev/null 2>bundle.err ||
+    fail "dmem report of a bundle: $(cat bundle.err)"
+  cat >bundle-probe.js <<'JS'
+(async () => ({ rendered: document.body.dataset.rendered,
+  fields: Object.fromEntries([...document.querySelectorAll("#manifest-fields dt")].map((dt) =>
+    [dt.textContent, dt.nextElementSibling.textContent])),
+  modules: [...document.querySelectorAll("#manifest-body tbody tr")].map((tr) => tr.textContent),
+  plain: !!document.getElementById("no-manifest") }))()
+JS
+  $BROWSER bundle.html bundle-probe.js net-bundle.json >bundle.json ||
+    fail "html-browser.py on bundle.html"
+  "$SYSTEM_PYTHON" - bundle.json <<'PY' || fail "the bundle's manifest is not shown (is t->manifest passed in html.c's json_manifest?)"
+import json, sys
+run = json.load(open(sys.argv[1]))
+assert run["exceptions"] == [] and run["console_errors"] == [] and run["netlog_requests"] == [], run
+p = run["result"]
+assert p["rendered"] == "ok" and not p["plain"], p
+assert p["fields"].get("program.name") == "analyzer-leaks", p["fields"]
+assert any("analyzer-leaks" in m for m in p["modules"]) and any("libc.so.6" in m for m in p["modules"]), p["modules"]
+PY
+else
+  note "this build makes no bundles: a bundle's manifest is not checked"
+fi
+
 # The checks can fail: a page that asks for an image, first with the
 # report's policy (blocked, and said), then without it (asked for).
 sed 's|<body>|<body><img src="http://example.invalid/x.png">|' report.html >asks.html
