@@ -94,10 +94,13 @@ class Browser:
             self.events.append(m)
 
     def close(self):
-        try:
-            self.call("Browser.close")
-        except SystemExit:
-            pass
+        """Close the browser (killed if it does not go); once."""
+        if self.proc.poll() is None and not getattr(self, "closing", False):
+            self.closing = True
+            try:
+                self.call("Browser.close")
+            except (SystemExit, OSError):
+                pass
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -131,6 +134,13 @@ def netlog_requests(path):
 def main():
     page, probe, netlog = sys.argv[1:4]
     b = Browser(netlog)
+    try:
+        run(b, page, probe, netlog)
+    finally:
+        b.close()   # also when chromium did not answer in time: never left running
+
+
+def run(b, page, probe, netlog):
     target = b.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     s = b.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Runtime", "Network", "Page", "Log"):
