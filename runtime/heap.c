@@ -661,8 +661,7 @@ static void
 at_exit (void)
 {
   publish (); /* the exiting thread's counts, for the core or dmem run */
-  if (dmem__options.stop_at_exit && dmem__options.stop_at_exit == getpid ())
-    dmem__stop_at_exit (); /* `dmem run` reads the heap now, then continues us */
+  dmem__stop_at_exit (); /* if `dmem run` asked, it reads the heap now */
   if (dmem__options.abort_shutdown)
     {
       fflush (NULL); /* abort() would drop buffered output */

@@ -22,6 +22,8 @@ static const struct option
   { "abort-shutdown", FLAG, offsetof (struct dmem_options, abort_shutdown), 0 },
   { "stop-at-exit", PID_PAIR, offsetof (struct dmem_options, stop_at_exit),
     offsetof (struct dmem_options, stop_parent) },
+  { "report-socket", TEXT, offsetof (struct dmem_options, report_socket),
+    sizeof dmem__options.report_socket },
   { "fail-once", FLAG, offsetof (struct dmem_options, fail_once), 0 },
   { "fail-file", TEXT, offsetof (struct dmem_options, fail_file),
     sizeof dmem__options.fail_file },

@@ -11,6 +11,7 @@ struct dmem_options
   int abort_shutdown;   /* abort-shutdown: abort() at exit for a core */
   long stop_at_exit;    /* stop-at-exit=PID[:PARENT]: SIGSTOP at exit if we are */
   long stop_parent;     /* PID, only while PARENT is our parent (0: always) */
+  char report_socket[108]; /* report-socket=@NAME: tell dmem run at exit (stop.c) */
   /* Fault injection (failinject.c).  */
   int fail_once;         /* fail-once: fail each new allocation stack once */
   char fail_file[256];   /* fail-file=PATH: hashes of stacks already failed */

@@ -4,8 +4,11 @@
 
 #include "prim.h"
 
-/* Stop this process (SIGSTOP) for `dmem run` to read, unless it is gone;
-   returns once continued.  Called from the runtime's exit handler.  */
+/* The runtime's exit handler's part for `dmem run`: with report-socket,
+   tell dmem run and wait while it reads the heap; with stop-at-exit, stop
+   (SIGSTOP) until it continues us.  Returns at once when neither is set
+   or dmem run is gone.  (_exit and _Exit, interposed in stop.c, do the
+   report-socket part too.)  */
 DMEM_HIDDEN void dmem__stop_at_exit (void);
 
 #endif
