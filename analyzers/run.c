@@ -6,11 +6,19 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "dmem.h"
+#include "dmem/exit-report.h"
 #include "engine.h"
 
 #ifndef DMEM_LIBDIR
@@ -102,6 +110,9 @@ struct at_exit
   FILE *out;
   int verify;
   int error_exitcode;
+  int follow;             /* --follow-children */
+  int json;               /* --format=json: with follow, a list of reports */
+  int reports;            /* reports written so far */
 };
 
 /* Add the word --OPT=VALUE to A's report words.  Returns 0, or -1 when
@@ -143,20 +154,41 @@ report_at_exit (struct at_exit *a, const char *prog, pid_t pid)
   else
     fprintf (stderr, "dmem: leaks of %s (pid %d) at exit:\n", prog,
 	     (int) pid);
+  /* Several processes' reports in one file: JSON makes them a list
+     (opened here, closed by end_reports); a text file gets the header.  */
+  if (a->follow && a->json)
+    {
+      fprintf (a->out, "%s{\"pid\": %d, \"command\": ", a->reports ? ",\n"
+	       : "[\n", (int) pid);
+      dmem_json_str (a->out, prog);
+      fputs (", \"report\": ", a->out);
+    }
+  else if (a->follow && a->out != stderr)
+    fprintf (a->out, "%sdmem: leaks of %s (pid %d) at exit:\n",
+	     a->reports ? "\n" : "", prog, (int) pid);
+  a->reports++;
   dmem_engine *e = dmem_engine_new ();
   if (e == NULL)
     {
       fputs ("dmem: out of memory\n", stderr);
+      if (a->follow && a->json)
+	fputs ("null}", a->out);
       return 0;
     }
   dmem_engine_set_streams (e, a->out, stderr);
   int found = 0;
   if (dmem_engine_open_pid (e, pid, NULL, NULL) != 0)
-    fprintf (stderr, "dmem: %s\n", dmem_engine_error (e));
+    {
+      fprintf (stderr, "dmem: %s\n", dmem_engine_error (e));
+      if (a->follow && a->json)
+	fputs ("null}", a->out);
+    }
   else
     {
       int status = dmem_run_request (e, &r);
       found = a->error_exitcode != 0 && status == a->error_exitcode;
+      if (a->follow && a->json)
+	fputs ("}", a->out);
       fflush (a->out);
       /* The heap is checked at exit too (guards of the blocks still live,
 	 poison of the quarantine's): the report is shown when it finds an
@@ -183,6 +215,167 @@ report_at_exit (struct at_exit *a, const char *prog, pid_t pid)
     }
   dmem_engine_free (e);
   return found;
+}
+
+/* PID's command line, its arguments joined by spaces (malloc'd; at most
+   4 KiB of it), or "pid N" when /proc has it no more.  */
+static char *
+command_line (pid_t pid)
+{
+  char path[64], buf[4096];
+  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read (fd, buf, sizeof buf - 1);
+  if (fd >= 0)
+    close (fd);
+  while (n > 0 && buf[n - 1] == 0)
+    n--;
+  if (n <= 0)
+    n = snprintf (buf, sizeof buf, "pid %d", (int) pid);
+  buf[n] = 0;
+  for (ssize_t k = 0; k < n; k++)
+    if (buf[k] == 0)
+      buf[k] = ' ';
+  char *text = strdup (buf);
+  if (text == NULL)
+    {
+      fputs ("dmem: out of memory\n", stderr);
+      exit (DMEM_EXIT_BAD_INPUT);
+    }
+  return text;
+}
+
+/* The abstract unix socket the processes of the tree tell their exits on
+   (include/dmem/exit-report.h), named NAME ("@dmem-run-PID-RANDOM", the
+   '@' standing for the leading NUL).  Returns the listening fd or -1.  */
+static int
+listen_for_exits (char *name, size_t size)
+{
+  unsigned char random[8] = { 0 };
+  if (getrandom (random, sizeof random, 0) != (ssize_t) sizeof random)
+    {
+      /* No entropy yet: the time and our pid still make the name ours;
+	 bind fails rather than share one.  */
+      long t = (long) time (NULL);
+      memcpy (random, &t, sizeof random < sizeof t ? sizeof random : sizeof t);
+    }
+  snprintf (name, size, "@dmem-run-%d-%02x%02x%02x%02x%02x%02x%02x%02x",
+	    (int) getpid (), random[0], random[1], random[2], random[3],
+	    random[4], random[5], random[6], random[7]);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  size_t len = strlen (name);
+  memcpy (addr.sun_path + 1, name + 1, len - 1);
+  int fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  if (bind (fd, (struct sockaddr *) &addr,
+	    offsetof (struct sockaddr_un, sun_path) + len) != 0
+      || listen (fd, 128) != 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* What happened to PROG itself and to the other processes of the tree.  */
+struct tree
+{
+  const char *prog;       /* PROG as given */
+  pid_t pid;              /* PROG's pid */
+  int prog_reported;      /* PROG's heap was read at its exit */
+  int prog__exit;         /* PROG told its _exit, not reported */
+  int unreported;         /* others that told their exit, not followed */
+  int found;              /* a report found what --error-exitcode asks */
+};
+
+/* One process of the tree telling its exit on connection C: report it if
+   we follow it, then answer so it goes on.  Its helper continues it also
+   when we close C without answering.  */
+static void
+exit_told (struct at_exit *a, struct tree *t, int c)
+{
+  struct ucred cred;
+  socklen_t cred_len = sizeof cred;
+  struct dmem_exit_message m;
+  ssize_t n;
+  while ((n = recv (c, &m, sizeof m, 0)) < 0 && errno == EINTR)
+    ;
+  if (getsockopt (c, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0
+      || n != (ssize_t) sizeof m || m.magic != DMEM_EXIT_MAGIC
+      || m.pid != cred.pid)
+    {
+      close (c);  /* not one of ours */
+      return;
+    }
+  int is_prog = cred.pid == t->pid;
+  if (cred.uid != getuid ())
+    {
+      char *cmd = command_line (cred.pid);
+      fprintf (stderr, "dmem: %s (pid %d) runs as another user: not "
+	       "reported\n", cmd, (int) cred.pid);
+      free (cmd);
+    }
+  else if (a->follow)
+    {
+      char *cmd = command_line (cred.pid);
+      t->found |= report_at_exit (a, cmd, cred.pid);
+      free (cmd);
+      t->prog_reported |= is_prog;
+    }
+  else if (is_prog && m.how == DMEM_EXIT_VIA_EXIT)
+    {
+      t->found |= report_at_exit (a, t->prog, cred.pid);
+      t->prog_reported = 1;
+    }
+  else if (is_prog)
+    t->prog__exit = 1;
+  else
+    t->unreported++;
+  char go = 1;
+  send (c, &go, 1, MSG_NOSIGNAL);
+  close (c);
+}
+
+/* Hear the exits told on LISTEN_FD (non-blocking) until none is waiting.
+   A process between its connect and its message is waited for: accept
+   gives a blocking socket.  */
+static void
+accept_exits (struct at_exit *a, struct tree *t, int listen_fd)
+{
+  for (;;)
+    {
+      int c = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0)
+	exit_told (a, t, c);
+      else if (errno != EINTR && errno != ECONNABORTED)
+	return;
+    }
+}
+
+/* With --follow-children we are the tree's subreaper: its orphans are our
+   children.  Those still running once PROG is gone are named, since their
+   exits will not be reported (they connect to a name nobody listens on any
+   more and exit as usual).  */
+static void
+name_still_running (const struct tree *t)
+{
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
+  char path[64];
+  snprintf (path, sizeof path, "/proc/self/task/%d/children", (int) getpid ());
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return;
+  int pid;
+  while (fscanf (f, "%d", &pid) == 1)
+    {
+      char *cmd = command_line (pid);
+      fprintf (stderr, "dmem: %s (pid %d) still runs after %s: its exit "
+	       "will not be reported\n", cmd, pid, t->prog);
+      free (cmd);
+    }
+  fclose (f);
 }
 
 /* If ARGV[*I] is the long option NAME (--NAME=VALUE, or --NAME VALUE),
@@ -245,6 +438,8 @@ dmem_run (int argc, char **argv)
 	}
       else if (strcmp (argv[i], "--verify") == 0)
 	a.verify = 1;
+      else if (strcmp (argv[i], "--follow-children") == 0)
+	a.follow = 1;
       else if (strcmp (argv[i], "--") == 0)
 	{
 	  i++;
@@ -277,6 +472,7 @@ dmem_run (int argc, char **argv)
     if (dmem_parse_request (a.nwords, a.words, &r, 1) != 0)
       return dmem_usage_error ("run: %s", r.error);
     a.error_exitcode = r.options.error_exitcode;
+    a.json = r.options.format == DMEM_JSON;
     struct dmem_suppressions s = { NULL, 0 };
     char why[1024];
     for (int f = 0; f < r.nsuppression_files; f++)
@@ -309,8 +505,21 @@ dmem_run (int argc, char **argv)
       fputs ("dmem: cannot find libdmem.so (set DMEM_RUNTIME)\n", stderr);
       return DMEM_EXIT_BAD_INPUT;
     }
+  char socket_name[64];
+  int listen_fd = listen_for_exits (socket_name, sizeof socket_name);
+  if (listen_fd < 0)
+    {
+      fprintf (stderr, "dmem: cannot listen on a unix socket: %s\n",
+	       strerror (errno));
+      free (runtime);
+      return DMEM_EXIT_BAD_INPUT;
+    }
+  /* Following the tree, its orphans become ours, not init's: still our
+     descendants (ptrace allows reading them) and named at the end when
+     they outlive PROG.  */
+  if (a.follow)
+    prctl (PR_SET_CHILD_SUBREAPER, 1);
   fflush (NULL);
-  pid_t self = getpid ();
   /* The child reports a failed exec through this close-on-exec pipe.  */
   int report[2];
   if (pipe2 (report, O_CLOEXEC) != 0)
@@ -326,21 +535,16 @@ dmem_run (int argc, char **argv)
     }
   if (pid == 0)
     {
-      /* Never left stopped at exit once we are gone: our death sends PROG
-	 SIGCONT, and the runtime stops only while we are its parent
-	 (stop-at-exit=PID:PPID; see stop_at_exit in runtime/heap.c).  If we
-	 died before the prctl, PROG is not started: nobody is there for it.  */
-      prctl (PR_SET_PDEATHSIG, SIGCONT);
-      if (getppid () != self)
-	_exit (127);
+      /* Every process of PROG's tree inherits these and tells its exit on
+	 the socket (see report_exit in runtime/stop.c); if we die, the
+	 socket's end closes and none stays stopped.  */
       const char *old = getenv ("LD_PRELOAD");
       const char *env_opts = getenv ("DMEM_OPTS");
       char *preload, *dmem_opts;
       /* Ours first, then the environment's, then -o: a later option wins.  */
       if (asprintf (&preload, "%s%s%s", runtime, old && *old ? ":" : "",
 		    old && *old ? old : "") < 0
-	  || asprintf (&dmem_opts, "stop-at-exit=%d:%d%s%s%s%s",
-		       (int) getpid (), (int) self,
+	  || asprintf (&dmem_opts, "report-socket=%s%s%s%s%s", socket_name,
 		       env_opts && *env_opts ? "," : "",
 		       env_opts && *env_opts ? env_opts : "",
 		       opts && *opts ? "," : "", opts && *opts ? opts : "") < 0)
@@ -370,28 +574,40 @@ dmem_run (int argc, char **argv)
   /* Let PROG take the terminal's signals; we only report.  */
   signal (SIGINT, SIG_IGN);
   signal (SIGQUIT, SIG_IGN);
-  int status, analysed = 0, found = 0;
+  /* Exits are told on the socket until PROG ends (its pidfd is readable;
+     without pidfds, we look every 50 ms), then those already told.  */
+  struct tree t = { .prog = argv[i], .pid = pid };
+  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  int status;
   for (;;)
     {
-      if (waitpid (pid, &status, WUNTRACED) < 0)
+      pid_t r = waitpid (pid, &status, WNOHANG);
+      if (r == pid)
+	break;
+      if (r < 0 && errno != EINTR)
 	{
-	  if (errno == EINTR)
-	    continue;
 	  fprintf (stderr, "dmem: waitpid: %s\n", strerror (errno));
 	  if (a.out != stderr)
 	    fclose (a.out);
 	  return DMEM_EXIT_BAD_INPUT;
 	}
-      if (!WIFSTOPPED (status))
-	break;
-      if (WSTOPSIG (status) == SIGSTOP && !analysed)
-	{
-	  analysed = 1;
-	  found = report_at_exit (&a, argv[i], pid);
-	}
-      kill (pid, SIGCONT);
+      struct pollfd fds[2] = { { listen_fd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+      if (poll (fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 50) > 0
+	  && (fds[0].revents & POLLIN))
+	accept_exits (&a, &t, listen_fd);
     }
-  if (!analysed && WIFSIGNALED (status))
+  accept_exits (&a, &t, listen_fd);
+  close (listen_fd);
+  if (pidfd >= 0)
+    close (pidfd);
+  if (a.follow && a.json)
+    fputs (a.reports ? "\n]\n" : "[]\n", a.out);
+  if (a.follow)
+    name_still_running (&t);
+  else if (t.unreported > 0)
+    fprintf (stderr, "dmem: child processes were not followed: %d exited "
+	     "unreported (--follow-children reports them)\n", t.unreported);
+  if (!t.prog_reported && WIFSIGNALED (status))
     {
       int sig = WTERMSIG (status);
       const char *abbrev = sigabbrev_np (sig);
@@ -400,12 +616,14 @@ dmem_run (int argc, char **argv)
 	       abbrev ? ": " : "", strsignal (sig),
 	       WCOREDUMP (status) ? ", core dumped" : "");
     }
-  else if (!analysed)
-    fprintf (stderr, "dmem: %s exited without stopping at exit (exec or "
-	     "_exit?); no leak report\n", argv[i]);
+  else if (t.prog__exit)
+    fprintf (stderr, "dmem: %s ended in _exit without stopping at exit; no "
+	     "leak report (--follow-children reports it)\n", argv[i]);
+  else if (!t.prog_reported)
+    fprintf (stderr, "dmem: %s exited without stopping at exit (exec of a "
+	     "program without the runtime?); no leak report\n", argv[i]);
   if (a.out != stderr && fclose (a.out) != 0)
     fprintf (stderr, "dmem: cannot write %s: %s\n", a.output,
 	     strerror (errno));
-  return found ? a.error_exitcode : child_status (status);
+  return t.found ? a.error_exitcode : child_status (status);
 }
-
