@@ -1,4 +1,5 @@
-/* dmem run: PROG under the runtime, stopped at its exit and read live for its leak report.  */
+/* dmem run: PROG under the runtime, stopped at its exit and read live for its leak report
+   (with --follow-children, every process of its tree).  */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -68,21 +69,23 @@ static const char run_help[] =
   "\n"
   "Usage: dmem run [-o OPTS] [--error-exitcode=N] [--suppressions=FILE]...\n"
   "                [--format=text|json|folded] [--output=FILE] [--verify]\n"
-  "                [--] PROG [ARGS...]\n"
+  "                [--follow-children] [--] PROG [ARGS...]\n"
   "\n"
   "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
-  "and DMEM_OPTS set to stop-at-exit=PID:PPID, then the DMEM_OPTS of the\n"
-  "environment, then OPTS (where an option repeats, the later one wins).  At\n"
-  "its exit PROG stops; dmem reads its heap live, prints the leak report on\n"
-  "stderr and lets it finish, then exits with PROG's status (128+N if signal\n"
-  "N killed it).  If dmem dies first, PROG still runs to its end, unreported.\n"
+  "and DMEM_OPTS set to report-socket=@NAME (a unix socket dmem listens on),\n"
+  "then the DMEM_OPTS of the environment, then OPTS (where an option repeats,\n"
+  "the later one wins).  At its exit PROG stops; dmem reads its heap live,\n"
+  "prints the leak report on stderr and lets it finish, then exits with\n"
+  "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG\n"
+  "still runs to its end, unreported.  The exits of PROG's children are\n"
+  "counted, not reported, unless --follow-children.\n"
   "\n"
-  "-o OPTS\n"
+"-o OPTS\n"
   "  More runtime options (libdmem(3)), comma-separated.  (Not an output\n"
   "  file: that is --output.)\n"
   "--error-exitcode=N\n"
   "  Exit N (1..255) instead of PROG's status when the report finds direct\n"
-  "  leaks (not suppressed) or heap errors.\n"
+  "  leaks (not suppressed) or heap errors (any process's, when followed).\n"
   "--suppressions=FILE\n"
   "  LeakSanitizer's suppressions (leak:PATTERN lines) for the report, as\n"
   "  for dmem leaks; may be repeated.\n"
@@ -91,6 +94,12 @@ static const char run_help[] =
   "--output=FILE\n"
   "  Write the leak report to FILE (created when PROG starts) instead of\n"
   "  stderr.\n"
+  "--follow-children\n"
+  "  Report every process of PROG's tree at its exit (or _exit): fork\n"
+  "  children, exec'd programs, a script's shell; each report headed with\n"
+  "  its pid and command line.  --error-exitcode counts them all; the JSON\n"
+  "  of --output is a list of {pid, command, report}.  Processes still\n"
+  "  running when PROG has exited are named, not waited for.\n"
   "--verify\n"
   "  Show the heap check at exit even when it finds nothing.  The heap is\n"
   "  always checked at exit (dmem verify: the lists, the guards of the\n"
@@ -403,8 +412,8 @@ long_option (int argc, char **argv, int *i, const char *name,
 }
 
 /* dmem run [-o OPTS] [report options] [--] PROG ARGS: PROG under the
-   runtime, stopped at its exit (stop-at-exit) and analysed live for
-   leaks.  */
+   runtime, its tree's exits told on a socket (report-socket), PROG (or,
+   with --follow-children, each process) analysed live for leaks.  */
 int
 dmem_run (int argc, char **argv)
 {

@@ -36,7 +36,7 @@ DMEM_OPTS=trace-stderr "$DMEM" run ./analyzer-classic >envtrace.out 2>envtrace.e
 grep -q '^malloc(2048) = 0x' envtrace.err || fail "DMEM_OPTS dropped: $(head -5 envtrace.err)"
 grep -q '^SUMMARY: 2048 bytes leaked' envtrace.err || fail "no report with DMEM_OPTS: $(tail -3 envtrace.err)"
 
-# DMEM_OPTS comes after stop-at-exit and before -o, the later winning: the
+# DMEM_OPTS comes after report-socket and before -o, the later winning: the
 # environment's fail-once applies, -o's fail-file replaces the environment's.
 # Every allocation stack fails once, so the 2048-byte block is NULL and the
 # program dies of SIGSEGV: named, with no report and 128+11.
