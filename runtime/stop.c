@@ -121,8 +121,8 @@ stop_at_exit (void)
    (nothing listens on NAME) we just exit.  An abstract name needs no file
    and no fd kept open, so daemons that close every fd still report.  */
 
-/* Our pid as of start-up or the last fork.  In a vfork child (dash's, or a
-   program's vfork before exec) getpid() differs: that child shares its
+/* Our pid as of start-up or the last fork.  In a vfork child (a shell's or a
+   program's, before its exec) getpid() differs: that child shares its
    parent's memory, so its heap is not its own to report, and the helper's
    stack is the parent's.  */
 static pid_t self_pid;
@@ -199,7 +199,8 @@ report_exit (enum dmem_exit_how how)
         while (waitpid (helper, NULL, __WCLONE) < 0 && errno == EINTR)
           ;
       else
-        tell_and_wait (&r); /* not stopped: dmem run's ptrace still is */
+        tell_and_wait (&r); /* no helper, no stop: dmem run's ptrace still
+                               stops our threads while it reads */
     }
   if (r.fd >= 0)
     close (r.fd);
