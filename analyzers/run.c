@@ -72,9 +72,9 @@ static const char run_help[] =
   "                [--follow-children] [--] PROG [ARGS...]\n"
   "\n"
   "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
-  "and DMEM_OPTS set to report-socket=@NAME (a unix socket dmem listens on),\n"
-  "then the DMEM_OPTS of the environment, then OPTS (where an option repeats,\n"
-  "the later one wins).  At its exit PROG stops; dmem reads its heap live,\n"
+  "and DMEM_OPTS set to the DMEM_OPTS of the environment, then\n"
+  "report-socket=@NAME (a unix socket dmem listens on), then OPTS (where an\n"
+  "option repeats, the later one wins).  At its exit PROG stops; dmem reads its heap live,\n"
   "prints the leak report on stderr and lets it finish, then exits with\n"
   "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG\n"
   "still runs to its end, unreported.  The exits of PROG's children are\n"
@@ -550,12 +550,14 @@ dmem_run (int argc, char **argv)
       const char *old = getenv ("LD_PRELOAD");
       const char *env_opts = getenv ("DMEM_OPTS");
       char *preload, *dmem_opts;
-      /* Ours first, then the environment's, then -o: a later option wins.  */
+      /* The environment's, then ours, then -o: a later option wins.  Ours
+	 after the environment's, so that a dmem run inside a followed tree
+	 (a test suite testing dmem) has its program tell it, not ours.  */
       if (asprintf (&preload, "%s%s%s", runtime, old && *old ? ":" : "",
 		    old && *old ? old : "") < 0
-	  || asprintf (&dmem_opts, "report-socket=%s%s%s%s%s", socket_name,
-		       env_opts && *env_opts ? "," : "",
+	  || asprintf (&dmem_opts, "%s%sreport-socket=%s%s%s",
 		       env_opts && *env_opts ? env_opts : "",
+		       env_opts && *env_opts ? "," : "", socket_name,
 		       opts && *opts ? "," : "", opts && *opts ? opts : "") < 0)
 	_exit (127);
       setenv ("LD_PRELOAD", preload, 1);

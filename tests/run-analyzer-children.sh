@@ -85,6 +85,17 @@ grep -q '^dmem: leaks of \./analyzer-classic 3 (pid [0-9]*) at exit:$' shc.err \
   || fail "sh -c's program: $(grep '^dmem:' shc.err)"
 grep -q '^2048 bytes in 1 block (leak)' shc.err || fail "sh -c's leak: $(cat shc.err)"
 
+# A dmem run inside a followed tree (a test suite testing with it): its
+# program tells the inner dmem run, which reports it, not the outer one.
+status=0
+"$DMEM" run --follow-children -- sh -c "\"$DMEM\" run ./analyzer-classic 4; true" \
+  >nest.out 2>nest.err || status=$?
+expect_eq "exit status of the nesting shell" 0 "$status"
+expect_eq "reports of the inner program" 1 \
+  "$(grep -c '^dmem: leaks of \./analyzer-classic (pid [0-9]*) at exit:$' nest.err || true)"
+grep -q '^dmem: leaks of .*dmem run \./analyzer-classic 4 (pid [0-9]*) at exit:$' nest.err \
+  || fail "the inner dmem run's own report: $(grep '^dmem:' nest.err)"
+
 # A program that execs another: the exec'd one reports at its exit, the
 # image before the exec never exits.
 status=0
