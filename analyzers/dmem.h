@@ -136,6 +136,10 @@ int dmem_target_open_core (struct dmem_target *t, const char *path,
    after dmem_fail.  */
 int dmem_target_open_pid (struct dmem_target *t, pid_t pid,
 			  const char *sysroot, const char *debug_dirs);
+/* A live process's modules only (/proc/PID/maps): not stopped, its
+   memory not read.  Returns 0 or -1 after dmem_fail.  */
+int dmem_target_open_modules (struct dmem_target *t, pid_t pid,
+			      const char *sysroot, const char *debug_dirs);
 /* Open a live process that a debugger holds stopped, through SOURCE (kept
    by pointer until close).  Returns 0 or -1 after dmem_fail.  */
 int dmem_target_open_source (struct dmem_target *t,
@@ -410,6 +414,9 @@ struct dmem_options
   int error_exitcode;     /* leaks: the status when direct leaks are found
 			     (1..255), or 0 */
   const struct dmem_suppressions *suppressions; /* leaks: or NULL */
+  int summary_fd;         /* leaks: also the summary as JSON to this fd, or -1 */
+  const char *const *stacks; /* symbolize: the stacks, ADDR[,ADDR...] */
+  int nstacks;
   /* diff: the older snapshot (the target is the newer one).  */
   struct dmem_target *old_target;
   struct dmem_heap *old_heap;
@@ -428,6 +435,9 @@ int dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
 			  const struct dmem_options *o);
 int dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 			const struct dmem_options *o);
+/* frames.c: the frames of o->stacks (symbolize); H is not used.  */
+int dmem_report_symbolize (struct dmem_target *t, struct dmem_heap *h,
+			   const struct dmem_options *o);
 /* explain.c: what o->address is and why it is alive.  */
 int dmem_report_explain (struct dmem_target *t, struct dmem_heap *h,
 			 const struct dmem_options *o);
@@ -453,6 +463,7 @@ struct dmem_request
   const struct command *command;
   struct dmem_options options;
   int help;                      /* --help: print the subcommand's help */
+  int modules_only;              /* the command needs only the modules */
   /* The dmem command's target options (CLI only).  */
   const char *executable, *sysroot, *core;
   long pid;

@@ -32,6 +32,8 @@ static const struct command
   report_fn *report;
   int groups;                 /* takes --limit (and --all for stacks) */
   const char *help;
+  int modules_only;           /* needs the modules only: no heap is read,
+				 a live process is not stopped */
 } commands[] = {
   { "explain", dmem_report_explain, 0,
     "Say what an address is and why its block is still alive.\n"
@@ -44,7 +46,7 @@ static const struct command
     "each link with its offset; or, when no chain exists, that the block is\n"
     "a direct or indirect leak and which leaked block reaches it.  Else what\n"
     "the address is: a block header, memory no live block holds, a thread's\n"
-    "stack (which frame), a global (module:symbol+offset).\n" },
+    "stack (which frame), a global (module:symbol+offset).\n", 0 },
   { "diff", dmem_report_diff, 1,
     "Show what grew between two snapshots of a heap, by allocation stack.\n"
     "\n"
@@ -54,7 +56,7 @@ static const struct command
     "command: dmem diff OLD NEW, or --pid PID --interval SECONDS for two\n"
     "snapshots of a live process).  A block is the same in both when its\n"
     "header address, size and stack match.  For each stack: blocks and bytes\n"
-    "born, died, and the net change, the most growth first.\n" },
+    "born, died, and the net change, the most growth first.\n", 0 },
   { "stacks", dmem_report_stacks, 1,
     "Show live heap blocks grouped by allocation stack, most bytes first.\n"
     "\n"
@@ -69,7 +71,7 @@ static const struct command
     "  Sort the stacks by retained bytes: what would be freed with their\n"
     "  blocks (the dominator tree of the references from the roots), so the\n"
     "  map or cache that keeps memory alive comes first even when its own\n"
-    "  blocks are small.\n" },
+    "  blocks are small.\n", 0 },
   { "leaks", dmem_report_leaks, 1,
     "Show leaked heap blocks (unreachable from any root), grouped by stack.\n"
     "\n"
@@ -97,7 +99,13 @@ static const struct command
     "\n"
     "--error-exitcode=N\n"
     "  Exit N (1..255) when there are direct leaks (not suppressed);\n"
-    "  indirect and possible leaks alone do not count.  Else 0.\n" },
+    "  indirect and possible leaks alone do not count.  Else 0.\n"
+    "\n"
+    "--summary-fd=FD\n"
+    "  (dmem command only) Also write the summary as one line of JSON,\n"
+    "  {\"summary\": {...}} with the names of --format=json's, to the open\n"
+    "  file descriptor FD: how a program that starts dmem on itself\n"
+    "  (dmem_check_leaks) learns the counts.\n", 0 },
   { "report", dmem_report_html, 1,
     "Write one self-contained HTML page of the whole analysis.\n"
     "\n"
@@ -123,12 +131,12 @@ static const struct command
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"
-    "Usage: dmem stats [--format=text|json]\n" },
+    "Usage: dmem stats [--format=text|json]\n", 0 },
   { "mallinfo", dmem_report_mallinfo, 0,
     "Show what mallinfo() reports, which int fields overflow, and the logged "
     "calls.\n"
     "\n"
-    "Usage: dmem mallinfo [--format=text|json]\n" },
+    "Usage: dmem mallinfo [--format=text|json]\n", 0 },
   { "verify", dmem_report_verify, 0,
     "Check every block's header magic, list links and guard bytes.\n"
     "\n"
@@ -136,7 +144,21 @@ static const struct command
     "\n"
     "Also checks the poison of the freed blocks the runtime's quarantine\n"
     "holds (a write after free).  Lists what is broken and the heap errors\n"
-    "the runtime caught as they happened; exits 1 when there is any.\n" },
+    "the runtime caught as they happened; exits 1 when there is any.\n", 0 },
+  { "symbolize", dmem_report_symbolize, 0,
+    "Name the function, inlined calls, source line and module of addresses.\n"
+    "\n"
+    "Usage: dmem symbolize [--format=text|json] STACK...\n"
+    "\n"
+    "Each STACK is a return address (hex, 0x...) or a comma-separated list\n"
+    "of them, innermost first, as a stack holds them: each is looked up at\n"
+    "ADDR-1, its call instruction.  Each stack is printed as the reports\n"
+    "print frames (one line per frame, inlined calls too), stacks separated\n"
+    "by an empty line; in JSON, {\"stacks\": [[frames...], ...]}.  The heap\n"
+    "is not read.  With --pid the process is not stopped (no ptrace): its\n"
+    "module list (/proc/PID/maps) and module files are read.  The dmem\n"
+    "runtime starts dmem symbolize --pid on its own process to name the\n"
+    "frames of the heap errors it reports.\n", 1 },
 };
 
 #define COMMON_HELP \
@@ -180,6 +202,7 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
   memset (r, 0, sizeof *r);
   r->options.format = DMEM_TEXT;
   r->options.limit = -1;
+  r->options.summary_fd = -1;
   if (argc < 1)
     return request_error (r, "%s", "no subcommand");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
@@ -201,6 +224,7 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
     { "error-exitcode", required_argument, NULL, 'x' },
     { "suppressions", required_argument, NULL, 's' },
     { "output", required_argument, NULL, 'o' },
+    { "summary-fd", required_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 } };
   int c;
@@ -210,6 +234,9 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
      older core, the target): GNU getopt moves those to the end.  */
   while ((c = getopt_long (argc, argv, ":e:p:o:h", longopts, NULL)) != -1)
     {
+      if (!cli && c == 'F')
+	return request_error (r, "%s: --summary-fd is for the dmem command",
+			      cmd);
       if (!cli && (c == 'e' || c == 'S' || c == 'p'))
 	return request_error (r, "%s: the debugger's program is the target: "
 				 "-e, --sysroot and --pid are for the dmem "
@@ -256,6 +283,17 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 	      r->pid = v;
 	    else
 	      r->options.limit = v;
+	    break;
+	  }
+	case 'F':
+	  {
+	    char *end;
+	    errno = 0;
+	    long v = strtol (optarg, &end, 10);
+	    if (*end || end == optarg || v < 0 || v > INT_MAX || errno)
+	      return request_error (r, "--summary-fd needs a file descriptor, "
+				    "not '%s'", optarg);
+	    r->options.summary_fd = v;
 	    break;
 	  }
 	case 'x':
@@ -324,6 +362,8 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
 			  "--json are for the other subcommands", cmd);
   if (!html && r->output != NULL)
     return request_error (r, "%s: -o and --output are for report", cmd);
+  if (r->options.summary_fd >= 0 && strcmp (cmd, "leaks") != 0)
+    return request_error (r, "%s: --summary-fd is for leaks only", cmd);
   if (r->options.all && r->options.retained)
     return request_error (r, "%s: --all or --retained, not both", cmd);
   int explain = strcmp (cmd, "explain") == 0, diff = strcmp (cmd, "diff") == 0;
@@ -351,6 +391,32 @@ dmem_parse_request (int argc, char **argv, struct dmem_request *r, int cli)
     }
   if (diff && cli && r->pid != 0 && r->interval == 0)
     return request_error (r, "%s: --pid needs --interval SECONDS", cmd);
+  if (strcmp (cmd, "symbolize") == 0)
+    {
+      /* The stacks come first; with the dmem command and no --pid, the
+	 core is the last word.  */
+      int n = argc - optind - (cli && r->pid == 0 ? 1 : 0);
+      if (n < 1)
+	return request_error (r, "%s: which addresses?", cmd);
+      for (int i = optind; i < optind + n; i++)
+	for (const char *a = argv[i];;)
+	  {
+	    char *end;
+	    errno = 0;
+	    strtoull (a, &end, 16);
+	    if (end == a || errno || (*end != 0 && *end != ','))
+	      return request_error (r, "symbolize: '%s' is not a hex address "
+				    "or a comma-separated list of them",
+				    argv[i]);
+	    if (*end == 0)
+	      break;
+	    a = end + 1;
+	  }
+      r->options.stacks = (const char *const *) argv + optind;
+      r->options.nstacks = n;
+      optind += n;
+    }
+  r->modules_only = r->command->modules_only;
   if (r->options.limit >= 0 && !r->command->groups)
     return request_error (r, "%s: --limit is for stacks and leaks", cmd);
   int rest = argc - optind;
@@ -581,6 +647,12 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
     ;
   else if (r->command->report == dmem_report_html && r->output != NULL)
     status = run_report (e, r, out, err);
+  else if (r->command->modules_only)
+    {
+      struct dmem_options o = r->options;
+      o.out = out;
+      status = r->command->report (&e->t, NULL, &o);
+    }
   else if (load (e, r->command->report == dmem_report_stacks
 		 || r->command->report == dmem_report_leaks
 		 || r->command->report == dmem_report_html) != 0)
@@ -664,6 +736,18 @@ dmem_engine_open_pid (dmem_engine *e, int pid, const char *sysroot,
   if (asprintf (&e->name, "process %d", pid) < 0)
     e->name = NULL;
   e->pid = pid;
+  e->opened = 1;
+  return 0;
+}
+
+/* See engine.h.  */
+int
+dmem_engine_open_modules (dmem_engine *e, int pid, const char *sysroot,
+			  const char *debug_dirs)
+{
+  keep_settings (e, sysroot, debug_dirs);
+  if (dmem_target_open_modules (&e->t, pid, sysroot, debug_dirs) != 0)
+    return open_failed (e);
   e->opened = 1;
   return 0;
 }

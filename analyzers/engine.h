@@ -43,6 +43,12 @@ DMEM_API int dmem_engine_open_core (dmem_engine *e, const char *path,
 DMEM_API int dmem_engine_open_pid (dmem_engine *e, int pid,
 				   const char *sysroot,
 				   const char *debug_dirs);
+/* Open a live process for symbolising only (dmem symbolize): its modules
+   from /proc/PID/maps and their files.  It is not stopped and its memory
+   is not read, so no ptrace permission is needed.  */
+DMEM_API int dmem_engine_open_modules (dmem_engine *e, int pid,
+				       const char *sysroot,
+				       const char *debug_dirs);
 /* Open a live process that a debugger holds stopped, through callbacks
    (struct dmem_source in dmem.h: pid, read, threads).  SOURCE must stay
    valid until dmem_engine_free.  */
@@ -53,7 +59,7 @@ DMEM_API int dmem_engine_open_source (dmem_engine *e,
 /* Why the last open or command failed, one line.  */
 DMEM_API const char *dmem_engine_error (const dmem_engine *e);
 
-/* Run report ARGV[0] (stacks, leaks, stats, mallinfo, verify) with its
+/* Run report ARGV[0] (stacks, leaks, stats, mallinfo, verify, ...) with its
    options ARGV[1..ARGC-1] on the open target.  Returns the exit status of
    `dmem`: 0 analysed, 1 found heap errors (verify), N found direct leaks
    (leaks --error-exitcode=N), 2 the target cannot be analysed, 64 usage

@@ -1,5 +1,6 @@
 /* Stacks of return addresses as the reports print them: text lines, JSON frames, folded stacks.  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include "dmem.h"
 
@@ -134,4 +135,47 @@ dmem_folded_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs,
 	    fprintf (out, "0x%" PRIx64, f[k].pc);
 	}
     }
+}
+
+/* See dmem.h: each of o->stacks parsed (checked by the parser) and printed
+   as the reports print frames.  */
+int
+dmem_report_symbolize (struct dmem_target *t,
+		       struct dmem_heap *h __attribute__ ((unused)),
+		       const struct dmem_options *o)
+{
+  FILE *out = o->out;
+  if (o->format == DMEM_JSON)
+    fputs ("{\"stacks\": [", out);
+  for (int i = 0; i < o->nstacks; i++)
+    {
+      uint64_t pcs[256];
+      size_t n = 0;
+      for (const char *a = o->stacks[i]; n < sizeof pcs / sizeof *pcs;)
+	{
+	  char *end;
+	  pcs[n++] = strtoull (a, &end, 16);
+	  if (*end != ',')
+	    break;
+	  a = end + 1;
+	}
+      if (o->format == DMEM_JSON)
+	{
+	  fputs (i ? ",\n  " : "", out);
+	  dmem_json_frames (out, t, pcs, n);
+	}
+      else
+	{
+	  if (i > 0)
+	    putc ('\n', out);
+	  dmem_text_frames (out, t, pcs, n);
+	}
+    }
+  if (o->format == DMEM_JSON)
+    {
+      putc (']', out);
+      dmem_json_warnings (out, t);
+      fputs ("}\n", out);
+    }
+  return DMEM_EXIT_OK;
 }

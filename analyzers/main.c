@@ -23,6 +23,7 @@ static const char usage_text[] =
   "       dmem stacks|leaks|stats|mallinfo|verify [OPTIONS] (CORE | --pid PID)\n"
   "       dmem report -o FILE [--limit N] [OPTIONS] (CORE | --pid PID)\n"
   "       dmem explain ADDR [OPTIONS] (CORE | --pid PID)\n"
+  "       dmem symbolize [OPTIONS] STACK... (CORE | --pid PID)\n"
   "       dmem diff [OPTIONS] (OLD NEW | --pid PID --interval SECONDS)\n"
   "       dmem failsweep [-o OPTS] [--timeout S] [--fail-file F] [--max-runs N]\n"
   "                      [--replay] [--] PROG [ARGS...]\n"
@@ -47,6 +48,8 @@ static const char usage_text[] =
   "  explain   what an address is; why its block is alive (the chain of\n"
   "            references from a root), or which leak it belongs to\n"
   "  diff      what grew between two snapshots, by allocation stack\n"
+  "  symbolize function, inlined calls, file:line and module of return\n"
+  "            addresses (STACK: ADDR[,ADDR...]); --pid does not stop it\n"
   "\n"
   "Options:\n"
   "  -e, --executable=EXE   the core's main program, when not found by path\n"
@@ -65,6 +68,7 @@ static const char usage_text[] =
   "                         the leaks they match are counted apart\n"
   "      --error-exitcode=N leaks, run: exit N (1..255) when there are direct\n"
   "                         leaks (not suppressed)\n"
+  "      --summary-fd=FD    leaks: also the summary as a JSON line to FD\n"
   "  -o OPTS                run: extra DMEM_OPTS for the runtime\n"
   "      --output=FILE      run: the leak report to FILE, not stderr\n"
   "      --verify           run: also check the heap at exit (dmem verify)\n"
@@ -100,7 +104,9 @@ dmem_cli_analyse (int argc, char **argv, FILE *out)
   if (r.help)
     status = dmem_run_request (e, &r);
   else if ((r.pid != 0
-	    ? dmem_engine_open_pid (e, r.pid, r.sysroot, NULL)
+	    ? (r.modules_only
+	       ? dmem_engine_open_modules (e, r.pid, r.sysroot, NULL)
+	       : dmem_engine_open_pid (e, r.pid, r.sysroot, NULL))
 	    : dmem_engine_open_core (e, r.core, r.executable, r.sysroot, NULL))
 	   != 0)
     {

@@ -1,8 +1,10 @@
 /* The subcommands' reports: grouping by stack, and text, JSON and folded output.  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "dmem.h"
 
 /* Group kinds: the block marks of reach.c, plus live.  */
@@ -548,6 +550,29 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 	       bytes[DMEM_LEAK], n[DMEM_LEAK], bytes[DMEM_INDIRECT],
 	       n[DMEM_INDIRECT], bytes[DMEM_POSSIBLE], n[DMEM_POSSIBLE],
 	       bytes[DMEM_REACHABLE], n[DMEM_REACHABLE]);
+    }
+  if (o->summary_fd >= 0)
+    {
+      /* One write of the whole line: the reader waits for its end.  */
+      char line[1024];
+      int len = snprintf (line, sizeof line, "{\"summary\": {\"live_blocks\": "
+			  "%zu, \"live_bytes\": %" PRIu64 ", \"leaked_blocks\": %"
+			  PRIu64 ", \"leaked_bytes\": %" PRIu64
+			  ", \"indirect_blocks\": %" PRIu64 ", \"indirect_bytes\": %"
+			  PRIu64 ", \"possible_blocks\": %" PRIu64
+			  ", \"possible_bytes\": %" PRIu64
+			  ", \"reachable_blocks\": %" PRIu64
+			  ", \"reachable_bytes\": %" PRIu64
+			  ", \"suppressed_blocks\": %" PRIu64
+			  ", \"suppressed_bytes\": %" PRIu64 "}}\n",
+			  h->nblocks, live_bytes, n[DMEM_LEAK], bytes[DMEM_LEAK],
+			  n[DMEM_INDIRECT], bytes[DMEM_INDIRECT],
+			  n[DMEM_POSSIBLE], bytes[DMEM_POSSIBLE],
+			  n[DMEM_REACHABLE], bytes[DMEM_REACHABLE],
+			  suppressed_blocks, suppressed_bytes);
+      if (write (o->summary_fd, line, (size_t) len) != len)
+	fprintf (t->err, "dmem: cannot write the summary to file descriptor "
+		 "%d: %s\n", o->summary_fd, strerror (errno));
     }
   int status = DMEM_EXIT_OK;
   if (o->error_exitcode != 0 && n[DMEM_LEAK] > 0)

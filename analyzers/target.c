@@ -452,6 +452,18 @@ dmem_target_open_pid (struct dmem_target *t, pid_t pid, const char *sysroot,
   return report_process (t, pid, sysroot, debug_dirs);
 }
 
+/* See dmem.h: the modules of a process that runs on.  */
+int
+dmem_target_open_modules (struct dmem_target *t, pid_t pid,
+			  const char *sysroot, const char *debug_dirs)
+{
+  t->pid = pid;
+  elf_version (EV_CURRENT);
+  if (read_maps (t) != 0)
+    return -1;
+  return report_process (t, pid, sysroot, debug_dirs);
+}
+
 /* See dmem.h: maps and modules from /proc, bytes and registers from the
    debugger.  */
 int
