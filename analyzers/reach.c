@@ -1,7 +1,8 @@
 /* Leaks by conservative reachability: roots, flood, possible, direct vs indirect.
 
    Roots (what a running program can still reach without a pointer from the
-   heap): every thread's general registers; its stack from sp-128 (the
+   heap): every thread's general registers (and, there and in its innermost
+   frames, the header address of a block malloc or free is working on); its stack from sp-128 (the
    x86-64 red zone) to the end of the mapping holding sp; the whole mapping
    holding its fs_base (TLS and the thread control block) when no thread
    runs on it; every writable PT_LOAD segment (.data, .bss) of every loaded
@@ -556,6 +557,57 @@ add_tls_root (struct reach *r, struct dmem_region *reg)
 #define ON_STACK 1    /* some thread's sp is in it */
 #define HOLDS_TLS 2   /* some thread's fs_base is in it */
 
+/* How far above a thread's sp the runtime's own frames are looked at for
+   header addresses (see in_flight).  */
+#define IN_FLIGHT_BYTES 2048
+
+/* A thread stopped inside malloc or free holds the block it is linking or
+   unlinking by its header's address, in a register or its innermost
+   frames, and the program may hold no pointer to it at that moment: a
+   word of thread I's registers, or of its stack up to IN_FLIGHT_BYTES
+   above sp, equal to a block's header address is a start pointer to the
+   block.  Program code never holds header addresses.  */
+static void
+in_flight (struct reach *r, size_t i)
+{
+  struct dmem_target *t = r->t;
+  const struct dmem_thread *th = &t->threads[i];
+  uint64_t hs = r->h->desc[DMEM_DESC_HEADER_SIZE];
+  for (int k = 0; k < DMEM_NREGS; k++)
+    {
+      uint64_t v = th->regs[k] + hs;
+      size_t b = find_block (r, v);
+      if (b != SIZE_MAX && r->spans[b].start == v)
+	{
+	  if (r->fn != NULL)
+	    call_ref (r, DMEM_REF_REGISTER (i, k), v);
+	  else
+	    visit (r, v);
+	}
+    }
+  uint64_t sp = th->regs[DMEM_REG_RSP] & ~(uint64_t) 7;
+  unsigned char buf[IN_FLIGHT_BYTES];
+  struct dmem_region *stack = dmem_region_at (t, sp);
+  if (stack == NULL)
+    return;
+  uint64_t end = stack->end - sp < sizeof buf ? stack->end : sp + sizeof buf;
+  const unsigned char *p = dmem_view (t, sp, end - sp, buf);
+  for (uint64_t off = 0; p != NULL && off + 8 <= end - sp; off += 8)
+    {
+      uint64_t v;
+      memcpy (&v, p + off, 8);
+      v += hs;
+      size_t b = find_block (r, v);
+      if (b != SIZE_MAX && r->spans[b].start == v)
+	{
+	  if (r->fn != NULL)
+	    call_ref (r, sp + off, v);
+	  else
+	    visit (r, v);
+	}
+    }
+}
+
 /* Visit the registers and collect the root ranges (see the top of this
    file), then scan each root byte once, leaving out [S0, S1), the
    runtime's state.  */
@@ -572,6 +624,7 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 	  call_ref (r, DMEM_REF_REGISTER (i, k), th->regs[k]);
 	else
 	  visit (r, th->regs[k]);
+      in_flight (r, i);
       uint64_t sp = th->regs[DMEM_REG_RSP];
       struct dmem_region *stack = dmem_region_at (t, sp);
       if (stack != NULL)

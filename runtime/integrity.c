@@ -6,13 +6,13 @@
 #define _GNU_SOURCE
 #include "integrity.h"
 
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "depot.h"
 #include "options.h"
+#include "symbolize.h"
 #include "unwind.h"
 
 static const char *const kind_names[] = { DMEM_ERROR_KIND_NAMES };
@@ -26,43 +26,6 @@ guard_damage (const struct dmem_block *b)
     if (g[i] != DMEM_GUARD_BYTE)
       return i;
   return -1;
-}
-
-/* "    #N 0xPC function+0xOFF (module)" for each frame.  Names come from the
-   dynamic symbol table (dladdr): exported functions only.  */
-static void
-put_stack (struct dmem_line *l, const char *title, const uint64_t *pcs)
-{
-  if (pcs[0] == 0)
-    return;
-  dmem__put (l, "  ");
-  dmem__put (l, title);
-  dmem__put (l, ":\n");
-  for (int i = 0; i < DMEM_STACK_DEPTH && pcs[i]; i++)
-    {
-      Dl_info info;
-      dmem__put (l, "    #");
-      dmem__put_dec (l, (uint64_t) i);
-      dmem__put (l, " ");
-      dmem__put_hex (l, pcs[i]);
-      if (dladdr ((void *) (uintptr_t) (pcs[i] - 1), &info))
-        {
-          if (info.dli_sname)
-            {
-              dmem__put (l, " ");
-              dmem__put (l, info.dli_sname);
-              dmem__put (l, "+");
-              dmem__put_hex (l, pcs[i] - (uint64_t) (uintptr_t) info.dli_saddr);
-            }
-          if (info.dli_fname)
-            {
-              dmem__put (l, " (");
-              dmem__put (l, info.dli_fname);
-              dmem__put (l, ")");
-            }
-        }
-      dmem__put (l, "\n");
-    }
 }
 
 /* Report and record an error of KIND about block B (its header may be
@@ -107,10 +70,10 @@ heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
   dmem__put (&l, " bytes) allocated by thread ");
   dmem__put_dec (&l, b->tid);
   dmem__put (&l, "\n");
-  put_stack (&l, "allocated at", r->alloc_pcs);
-  put_stack (&l, "freed at", r->free_pcs);
-  put_stack (&l, "found at", r->found_pcs);
-  dmem__flush (&l, STDERR_FILENO);
+  /* Each frame named as the analyzer names it (symbolize.c).  */
+  const char *const titles[] = { "allocated at", "freed at", "found at" };
+  const uint64_t *const stacks[] = { r->alloc_pcs, r->free_pcs, r->found_pcs };
+  dmem__put_stacks (&l, STDERR_FILENO, 3, titles, stacks);
   if (!dmem__options.keep_going)
     abort ();
 }
