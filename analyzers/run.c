@@ -72,13 +72,24 @@ static const char run_help[] =
   "                [--follow-children] [--] PROG [ARGS...]\n"
   "\n"
   "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
-  "and DMEM_OPTS set to the DMEM_OPTS of the environment, then\n"
-  "report-socket=@NAME (a unix socket dmem listens on), then OPTS (where an\n"
-  "option repeats, the later one wins).  At its exit PROG stops; dmem reads its heap live,\n"
-  "prints the leak report on stderr and lets it finish, then exits with\n"
-  "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG\n"
-  "still runs to its end, unreported.  The exits of PROG's children are\n"
-  "counted, not reported, unless --follow-children.\n"
+  "and DMEM_OPTS set to the DMEM_OPTS of the environment, then
+"
+  "report-socket=@NAME (a unix socket dmem listens on), then OPTS (where an
+"
+  "option repeats, the later one wins), and DMEM_ANALYZER to this dmem unless
+"
+  "it is set (what the runtime starts to name the frames of heap errors and
+"
+  "for dmem_check_leaks).  At its exit PROG stops; dmem reads its heap live,
+"
+  "prints the leak report on stderr and lets it finish, then exits with
+"
+  "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG
+"
+  "still runs to its end, unreported.  The exits of PROG's children are
+"
+  "counted, not reported, unless --follow-children.
+"
   "\n"
 "-o OPTS\n"
   "  More runtime options (libdmem(3)), comma-separated.  (Not an output\n"
@@ -562,6 +573,15 @@ dmem_run (int argc, char **argv)
 	_exit (127);
       setenv ("LD_PRELOAD", preload, 1);
       setenv ("DMEM_OPTS", dmem_opts, 1);
+      /* The runtime starts us (this very dmem) to name the frames of a
+	 heap error and for dmem_check_leaks, unless told otherwise.  */
+      char exe[PATH_MAX];
+      ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+      if (len > 0)
+	{
+	  exe[len] = 0;
+	  setenv ("DMEM_ANALYZER", exe, 0);
+	}
       execvp (argv[i], argv + i);
       int err = errno;
       ssize_t written = write (report[1], &err, sizeof err);

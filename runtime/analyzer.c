@@ -49,13 +49,8 @@ find_analyzer (void)
       set_path (env, strlen (env), "");
       return;
     }
-  const char *installed = DMEM_BINDIR "/dmem";
-  if (access (installed, X_OK) == 0)
-    {
-      set_path (installed, strlen (installed), "");
-      return;
-    }
-  /* An installed tree moved elsewhere: bin/ beside lib/.  */
+  /* The dmem of the tree libdmem.so was installed in (bin/ beside lib/),
+     else the configured one.  */
   Dl_info info;
   if (dladdr ((void *) find_analyzer, &info) && info.dli_fname
       && info.dli_fname[0] == '/')
@@ -63,9 +58,11 @@ find_analyzer (void)
       const char *slash = strrchr (info.dli_fname, '/');
       if (set_path (info.dli_fname, (size_t) (slash - info.dli_fname),
                     "/../bin/dmem")
-          && access (analyzer, X_OK) != 0)
-        analyzer[0] = 0;
+          && access (analyzer, X_OK) == 0)
+        return;
     }
+  const char *installed = DMEM_BINDIR "/dmem";
+  set_path (installed, strlen (installed), "");
 }
 
 const char *

@@ -16,9 +16,9 @@ struct dmem_child
   size_t size;
 };
 
-/* The analyzer's path ($DMEM_ANALYZER, else $(bindir)/dmem, else
-   ../bin/dmem beside libdmem.so, found at start-up), or NULL when there is
-   none (DMEM_ANALYZER set and empty).  */
+/* The analyzer's path, found at start-up: $DMEM_ANALYZER, else ../bin/dmem
+   beside libdmem.so, else the configured $(bindir)/dmem; NULL when there
+   is none (or DMEM_ANALYZER is set and empty).  */
 DMEM_HIDDEN const char *dmem__analyzer_path (void);
 
 /* Start the analyzer with ARGV (ARGV[0] its name), the environment without

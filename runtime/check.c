@@ -123,7 +123,9 @@ check_leaks (void)
       struct dmem_line l = { .len = 0 };
       dmem__put (&l, "the leak check failed (");
       dmem__put (&l, path);
-      if (status != -1 && WIFEXITED (status))
+      if (status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 127)
+        dmem__put (&l, " cannot be run; DMEM_ANALYZER names the dmem command");
+      else if (status != -1 && WIFEXITED (status))
         {
           dmem__put (&l, " exited ");
           dmem__put_dec (&l, (uint64_t) WEXITSTATUS (status));

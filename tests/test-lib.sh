@@ -5,6 +5,10 @@ set -eu
 : "${top_srcdir:?run me through make check}" "${top_builddir:?}"
 LIBDMEM="$top_builddir/runtime/.libs/libdmem.so"
 DMEM="$top_builddir/analyzers/dmem"
+# What the runtime starts to name the frames of heap errors and for
+# dmem_check_leaks: this build's dmem, not one installed before.
+DMEM_ANALYZER=$DMEM
+export DMEM_ANALYZER
 GDB_SCRIPT="$top_srcdir/gdb/dmem.py"
 DRGN_SCRIPT="$top_srcdir/drgn/dmem.py"
 # The engine the gdb and drgn front ends load: this build's (the source
