@@ -46,7 +46,8 @@ __all__ = [
     "verify",
 ]
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff", "report")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff",
+               "report", "symbolize")
 
 
 def _live_pid() -> Optional[int]:

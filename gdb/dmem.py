@@ -18,7 +18,8 @@ if _PYTHON_DIR not in sys.path:
 
 import dmem_engine  # noqa: E402
 
-SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff", "report")
+SUBCOMMANDS = ("stacks", "leaks", "stats", "mallinfo", "verify", "explain", "diff",
+               "report", "symbolize")
 
 
 def _core_file():
