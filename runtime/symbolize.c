@@ -187,6 +187,16 @@ analyzer_stacks (int fd, int n, const char *const *titles,
           p = q + 2;
         }
       ok = found == nwords && p >= end;
+      /* Every line a frame: "    #K ...".  */
+      for (const char *line = buf; ok && line < end;)
+        {
+          const char *eol = memchr (line, '\n', (size_t) (end - line));
+          if (eol == NULL)
+            eol = end;
+          if (eol > line && (eol - line < 6 || memcmp (line, "    #", 5) != 0))
+            ok = 0;
+          line = eol + 1;
+        }
     }
   if (ok)
     for (int s = 0, k = 0; s < n; s++)
