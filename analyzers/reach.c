@@ -1,8 +1,9 @@
 /* Leaks by conservative reachability: roots, flood, possible, direct vs indirect.
 
    Roots (what a running program can still reach without a pointer from the
-   heap): every thread's general registers (and, there and in its innermost
-   frames, the header address of a block malloc or free is working on); its stack from sp-128 (the
+   heap): every thread's general registers (and, of a thread inside the
+   runtime's code, there and in its innermost frames, the header address
+   of a block malloc or free is working on); its stack from sp-128 (the
    x86-64 red zone) to the end of the mapping holding sp; the whole mapping
    holding its fs_base (TLS and the thread control block) when no thread
    runs on it; every writable PT_LOAD segment (.data, .bss) of every loaded
@@ -560,13 +561,16 @@ add_tls_root (struct reach *r, struct dmem_region *reg)
 /* How far above a thread's sp the runtime's own frames are looked at for
    header addresses (see in_flight).  */
 #define IN_FLIGHT_BYTES 2048
+#define DMEM_REG_RIP 16   /* user_regs_struct */
 
-/* A thread stopped inside malloc or free holds the block it is linking or
-   unlinking by its header's address, in a register or its innermost
-   frames, and the program may hold no pointer to it at that moment: a
-   word of thread I's registers, or of its stack up to IN_FLIGHT_BYTES
-   above sp, equal to a block's header address is a start pointer to the
-   block.  Program code never holds header addresses.  */
+/* A thread stopped inside the runtime's malloc or free (its pc in the
+   runtime's module) holds the block it is linking or unlinking by its
+   header's address, in a register or its innermost frames, and the
+   program may hold no pointer to it at that moment: then a word of thread
+   I's registers, or of its stack up to IN_FLIGHT_BYTES above sp, equal to
+   a block's header address is a start pointer to the block.  (Only then:
+   elsewhere such words are stale, such as those an exit handler of the
+   runtime leaves in a core's stack.)  */
 static void
 in_flight (struct reach *r, size_t i)
 {
@@ -616,6 +620,12 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 {
   struct dmem_target *t = r->t;
   unsigned char *flags = dmem_xcalloc (t->nregions + 1, 1);
+  /* The runtime's module (the one holding its state), for in_flight.  */
+  Dwarf_Addr runtime[2] = { 0, 0 };
+  Dwfl_Module *rt = t->dwfl != NULL ? dwfl_addrmodule (t->dwfl, s0) : NULL;
+  if (rt != NULL)
+    dwfl_module_info (rt, NULL, &runtime[0], &runtime[1], NULL, NULL, NULL,
+		      NULL);
   for (size_t i = 0; i < t->nthreads; i++)
     {
       const struct dmem_thread *th = &t->threads[i];
@@ -624,7 +634,8 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 	  call_ref (r, DMEM_REF_REGISTER (i, k), th->regs[k]);
 	else
 	  visit (r, th->regs[k]);
-      in_flight (r, i);
+      if (th->regs[DMEM_REG_RIP] - runtime[0] < runtime[1] - runtime[0])
+	in_flight (r, i);
       uint64_t sp = th->regs[DMEM_REG_RSP];
       struct dmem_region *stack = dmem_region_at (t, sp);
       if (stack != NULL)

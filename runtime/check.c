@@ -143,12 +143,18 @@ check_leaks (void)
   return leaks > 0x7fffffff ? 0x7fffffff : (int) leaks;
 }
 
+/* One check at a time: a second analyzer could not seize threads the
+   first one holds.  */
+static int checking;
+
 /* dmem_check_leaks, on a stack cleared below its caller's frame.  */
 static __attribute__ ((noinline)) int
 check (void)
 {
   int saved = errno;
+  dmem__lock (&checking);
   int n = check_leaks ();
+  dmem__unlock (&checking);
   errno = saved;
   return n;
 }
