@@ -127,7 +127,7 @@ static const struct command
     "  List at most N stacks of live blocks and N groups of leaks (default\n"
     "  1000; the tables show 100 rows at a time) and draw the flame graphs\n"
     "  from those, the rest as one box \"other stacks\"; the totals always\n"
-    "  count every block.\n" },
+    "  count every block.\n", 0 },
   { "stats", dmem_report_stats, 0,
     "Show heap totals, bytes per thread and a size histogram.\n"
     "\n"

@@ -72,24 +72,15 @@ static const char run_help[] =
   "                [--follow-children] [--] PROG [ARGS...]\n"
   "\n"
   "PROG runs with libdmem.so preloaded ($DMEM_RUNTIME, else the installed one)\n"
-  "and DMEM_OPTS set to the DMEM_OPTS of the environment, then
-"
-  "report-socket=@NAME (a unix socket dmem listens on), then OPTS (where an
-"
-  "option repeats, the later one wins), and DMEM_ANALYZER to this dmem unless
-"
-  "it is set (what the runtime starts to name the frames of heap errors and
-"
-  "for dmem_check_leaks).  At its exit PROG stops; dmem reads its heap live,
-"
-  "prints the leak report on stderr and lets it finish, then exits with
-"
-  "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG
-"
-  "still runs to its end, unreported.  The exits of PROG's children are
-"
-  "counted, not reported, unless --follow-children.
-"
+  "and DMEM_OPTS set to the DMEM_OPTS of the environment, then\n"
+  "report-socket=@NAME (a unix socket dmem listens on), then OPTS (where an\n"
+  "option repeats, the later one wins), and DMEM_ANALYZER to this dmem unless\n"
+  "it is set (what the runtime starts to name the frames of heap errors and\n"
+  "for dmem_check_leaks).  At its exit PROG stops; dmem reads its heap live,\n"
+  "prints the leak report on stderr and lets it finish, then exits with\n"
+  "PROG's status (128+N if signal N killed it).  If dmem dies first, PROG\n"
+  "still runs to its end, unreported.  The exits of PROG's children are\n"
+  "counted, not reported, unless --follow-children.\n"
   "\n"
 "-o OPTS\n"
   "  More runtime options (libdmem(3)), comma-separated.  (Not an output\n"
