@@ -620,7 +620,8 @@ thread_total_order (const void *a, const void *b)
    FIELD + 1 (slots) and FIELD + 2 (record size): a uint64 total, then
    records whose first field is a 1-based sequence number (0: empty slot).
    Copies the records in use, oldest first, as SIZE-byte records into
-   *RECORDS (caller frees), *N of them.  Returns the total, or 0 when the
+   *RECORDS (caller frees), *N of them; fields an older runtime's shorter
+   records do not have are 0.  Returns the total, or 0 when the
    runtime has no such log or it looks wrong.  */
 static uint64_t
 read_log (struct dmem_target *t, const struct dmem_heap *h, int field,
@@ -631,14 +632,16 @@ read_log (struct dmem_target *t, const struct dmem_heap *h, int field,
   *records = NULL;
   *n = 0;
   if (d[DMEM_DESC_FIELDS] <= (uint64_t) field + 2 || log == 0 || slots > 1024
-      || rsize < size || rsize > 4096 || size > 4096
+      || rsize < 8 || rsize > 4096 || size > 4096
       || dmem_read (t, log, &total, 8) != 0)
     return 0;
   unsigned char *r = dmem_xcalloc (slots + 1, size), tmp[4096];
   for (uint64_t i = 0; i < slots; i++)
     {
       uint64_t seq;
-      if (dmem_read (t, log + 8 + i * rsize, r + *n * size, size) == 0
+      memset (r + *n * size, 0, size);
+      if (dmem_read (t, log + 8 + i * rsize, r + *n * size,
+		     rsize < size ? rsize : size) == 0
 	  && (memcpy (&seq, r + *n * size, 8), seq != 0))
 	++*n;
     }
@@ -800,6 +803,21 @@ caught_kind (uint64_t kind)
 	 : "unknown";
 }
 
+/* How the block of an alloc-dealloc-mismatch was allocated and freed.  */
+static const char *
+allocated_by (uint64_t kind)
+{
+  static const char *const names[] = { DMEM_ALLOC_KIND_NAMES };
+  return kind < sizeof names / sizeof *names ? names[kind] : "unknown";
+}
+
+static const char *
+freed_by (uint64_t kind)
+{
+  static const char *const names[] = { DMEM_FREE_KIND_NAMES };
+  return kind < sizeof names / sizeof *names ? names[kind] : "unknown";
+}
+
 /* dmem verify: walk problems, guards, errors the runtime caught.  */
 int
 dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
@@ -857,6 +875,9 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
 		   ", \"alloc_frames\": ", i ? "," : "", e->seq,
 		   caught_kind (e->kind), e->block, e->size, e->address, e->tid);
 	  dmem_json_frames (out, t, e->alloc_pcs, pc_count (e->alloc_pcs));
+	  if (e->kind == DMEM_ERROR_MISMATCH)
+	    fprintf (out, ", \"allocated_by\": \"%s\", \"freed_by\": \"%s\"",
+		     allocated_by (e->allocated_by), freed_by (e->freed_by));
 	  fputs (", \"free_frames\": ", out);
 	  dmem_json_frames (out, t, e->free_pcs, pc_count (e->free_pcs));
 	  fputs (", \"found_frames\": ", out);
@@ -930,6 +951,11 @@ dmem_report_verify (struct dmem_target *t, struct dmem_heap *h,
       fprintf (out, "%s of the %" PRIu64 "-byte block at 0x%" PRIx64
 	       " (address 0x%" PRIx64 ") in thread %" PRIu64 "\n",
 	       caught_kind (e->kind), e->size, e->block, e->address, e->tid);
+      if (e->kind == DMEM_ERROR_MISMATCH)
+	fprintf (out, "  allocated with %s, %s with %s\n",
+		 allocated_by (e->allocated_by),
+		 e->freed_by == DMEM_FREE_REALLOC ? "reallocated" : "freed",
+		 freed_by (e->freed_by));
       static const char *const what[] = { "allocated at:", "freed at:",
 					  "found at:" };
       const uint64_t *stacks[] = { e->alloc_pcs, e->free_pcs, e->found_pcs };

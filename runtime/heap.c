@@ -522,7 +522,7 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
       break;
     }
   if (unlikely (b->kind != DMEM_ALLOC_MALLOC))
-    dmem__report_mismatch (b, p, DMEM_ALLOC_MALLOC);
+    dmem__report_mismatch (b, p, DMEM_FREE_REALLOC);
   if (unlikely (size > MAX_REQUEST))
     {
       errno = ENOMEM;

@@ -32,8 +32,9 @@ guard_damage (const struct dmem_block *b)
    stale: freed), at ADDRESS; FREE_PCS may be NULL.  Aborts unless
    keep-going.  */
 static void
-heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
-            uint64_t address, const char *what, const uint64_t *free_pcs)
+heap_error_as (enum dmem_error_kind kind, const struct dmem_block *b,
+               uint64_t address, const char *what, const uint64_t *free_pcs,
+               int freed_by)
 {
   struct dmem_error_log *log = &dmem__state.errors;
   uint64_t seq = __atomic_add_fetch (&log->errors, 1, __ATOMIC_RELAXED);
@@ -44,6 +45,8 @@ heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
   r->size = b->size;
   r->address = address;
   r->tid = (uint64_t) dmem__tid ();
+  r->allocated_by = b->kind;
+  r->freed_by = (uint64_t) freed_by;
   const uint64_t *alloc_pcs = dmem__depot_get (b->stack);
   if (alloc_pcs)
     memcpy (r->alloc_pcs, alloc_pcs, sizeof r->alloc_pcs);
@@ -76,6 +79,13 @@ heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
   dmem__put_stacks (&l, STDERR_FILENO, 3, titles, stacks);
   if (!dmem__options.keep_going)
     abort ();
+}
+
+static void
+heap_error (enum dmem_error_kind kind, const struct dmem_block *b,
+            uint64_t address, const char *what, const uint64_t *free_pcs)
+{
+  heap_error_as (kind, b, address, what, free_pcs, 0);
 }
 
 void
@@ -134,22 +144,24 @@ dmem__report_invalid_free (const struct dmem_block *b, const void *p)
               "free of a pointer inside a block:", NULL);
 }
 
-static const char *const alloc_names[] = { "malloc", "operator new",
-                                           "operator new[]" };
-static const char *const free_names[] = { "free", "operator delete",
-                                          "operator delete[]" };
+static const char *const alloc_names[] = { DMEM_ALLOC_KIND_NAMES };
+static const char *const free_names[] = { DMEM_FREE_KIND_NAMES };
 
 void
 dmem__report_mismatch (const struct dmem_block *b, const void *p, int freed_as)
 {
+  if (dmem__operators_replaced ())
+    return;
   struct dmem_line what = { .len = 0 };
   dmem__put (&what, "allocated with ");
   dmem__put (&what, alloc_names[b->kind < 3 ? b->kind : 0]);
-  dmem__put (&what, ", freed with ");
-  dmem__put (&what, free_names[freed_as < 3 ? freed_as : 0]);
+  dmem__put (&what, freed_as == DMEM_FREE_REALLOC ? ", reallocated with "
+                                                   : ", freed with ");
+  dmem__put (&what, free_names[freed_as >= 0 && freed_as < 4 ? freed_as : 0]);
   dmem__put (&what, ":");
   what.buf[what.len < sizeof what.buf ? what.len : sizeof what.buf - 1] = 0;
-  heap_error (DMEM_ERROR_MISMATCH, b, (uint64_t) (uintptr_t) p, what.buf, NULL);
+  heap_error_as (DMEM_ERROR_MISMATCH, b, (uint64_t) (uintptr_t) p, what.buf,
+                 NULL, freed_as);
 }
 
 /* ---- quarantine ----------------------------------------------------------- */

@@ -47,10 +47,12 @@ DMEM_HIDDEN void dmem__report_invalid_free (const struct dmem_block *b,
                                             const void *p);
 
 /* P, live block B, was freed or reallocated as FREED_AS (enum
-   dmem_alloc_kind: free and realloc are DMEM_ALLOC_MALLOC), not as it was
-   allocated: report it (abort unless keep-going).  */
+   dmem_free_kind), not as it was allocated: report it (abort unless
+   keep-going), unless the program has operators of its own.  */
 DMEM_HIDDEN void dmem__report_mismatch (const struct dmem_block *b,
                                         const void *p, int freed_as);
+/* Whether the program defines operator new or delete itself (cxx.c).  */
+DMEM_HIDDEN int dmem__operators_replaced (void);
 
 /* Whether freed blocks go to the quarantine (DMEM_OPTS=quarantine=BYTES).  */
 static inline int

@@ -8,17 +8,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "entry.h"
 #include "heap.h"
 #include "integrity.h"
 #include "options.h"
 #include "unwind.h"
 
-#define API __attribute__ ((visibility ("default")))
-
-/* Write "NAME(ARGS) = RESULT" to stderr without allocating.  SPEC has one
-   letter per value: 'n' decimal, 'p' pointer; a '=' separates the result.  */
-static void
-trace (const char *name, const char *spec, ...)
+void
+dmem__trace (const char *name, const char *spec, ...)
 {
   struct dmem_line l = { .len = 0 };
   va_list ap;
@@ -50,33 +47,6 @@ trace (const char *name, const char *spec, ...)
   dmem__put (&l, first == -1 ? "\n" : ")\n");
   dmem__flush (&l, STDERR_FILENO);
 }
-
-#define TRACE(...) \
-  do { if (unlikely (dmem__options.trace_stderr)) trace (__VA_ARGS__); } while (0)
-#define U(x) ((uint64_t) (uintptr_t) (x))
-
-/* The allocating entry points are two-instruction trampolines: they pass
-   their stack pointer at entry (which points at the caller's return
-   address) and the caller's rbp, as two more arguments in SP and BP, to the
-   C function IMPL.  The allocation stack is then unwound from the caller's
-   frame directly, with no frame of the runtime to walk or skip.  */
-#define ENTRY(name, impl, sp, bp)                                        \
-  __asm__ (".text\n"                                                      \
-           ".globl " #name "\n"                                           \
-           ".type " #name ", @function\n"                                 \
-           ".p2align 4\n"                                                 \
-           #name ":\n"                                                    \
-           "\t.cfi_startproc\n"                                           \
-           "\tendbr64\n" /* a valid indirect-branch target under CET */    \
-           "\tmovq %rsp, %" sp "\n"                                       \
-           "\tmovq %rbp, %" bp "\n"                                       \
-           "\tjmp " #impl "\n"                                            \
-           "\t.cfi_endproc\n"                                             \
-           ".size " #name ", .-" #name "\n")
-#define IMPL __attribute__ ((used, visibility ("hidden")))
-#define STACK(pcs, sp, bp)                                               \
-  uint64_t pcs[DMEM_STACK_DEPTH];                                        \
-  dmem__caller_stack (pcs, DMEM_STACK_DEPTH, sp, bp)
 
 ENTRY (malloc, dmem__malloc_entry, "rsi", "rdx");
 IMPL void *

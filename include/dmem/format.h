@@ -42,6 +42,19 @@ enum dmem_alloc_kind
   DMEM_ALLOC_NEW = 1,           /* operator new */
   DMEM_ALLOC_NEW_ARRAY = 2      /* operator new[] */
 };
+#define DMEM_ALLOC_KIND_NAMES "malloc", "operator new", "operator new[]"
+
+/* How a block was freed, in an alloc-dealloc-mismatch error: the
+   deallocation of an allocation kind (free for malloc), or realloc.  */
+enum dmem_free_kind
+{
+  DMEM_FREE_FREE = DMEM_ALLOC_MALLOC,
+  DMEM_FREE_DELETE = DMEM_ALLOC_NEW,
+  DMEM_FREE_DELETE_ARRAY = DMEM_ALLOC_NEW_ARRAY,
+  DMEM_FREE_REALLOC = 3
+};
+#define DMEM_FREE_KIND_NAMES \
+  "free", "operator delete", "operator delete[]", "realloc"
 
 /* The header in front of every tracked block.  User memory starts right after
    it, so `magic` is the 8 bytes just below the user pointer.  48 bytes keeps
@@ -227,6 +240,10 @@ struct dmem_error_record
   uint64_t alloc_pcs[DMEM_STACK_DEPTH]; /* where the block was allocated */
   uint64_t free_pcs[DMEM_STACK_DEPTH];  /* where it was freed (0s: unknown) */
   uint64_t found_pcs[DMEM_STACK_DEPTH]; /* where the error was found */
+  /* Format 2 (records of format 1 end above): */
+  uint64_t allocated_by;                /* enum dmem_alloc_kind of the block */
+  uint64_t freed_by;                    /* enum dmem_free_kind of the call, in
+                                           an alloc-dealloc-mismatch; else 0 */
 };
 
 struct dmem_error_log

@@ -1,0 +1,268 @@
+/* C++ operator new and delete (the Itanium-mangled symbols libstdc++
+   exports, every variant: array, nothrow, aligned, sized), so blocks know
+   whether new, new[] or malloc made them and freeing one another way is
+   reported (alloc-dealloc-mismatch), and their stacks start at the caller
+   of new.
+
+   This file is C: libdmem.so must not need libstdc++, which would load it
+   into every C program.  What only the C++ runtime can do, it is asked for
+   when it is needed: std::get_new_handler and std::__throw_bad_alloc are
+   looked up (dlsym) the first time an allocation fails.  A program calling
+   operator new has a C++ runtime loaded that defines them.  An exception
+   thrown from here unwinds through the C frames below it: they have unwind
+   tables (-fasynchronous-unwind-tables) and nothing to clean up.  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "entry.h"
+#include "heap.h"
+#include "integrity.h"
+
+typedef void (*new_handler) (void);
+
+/* The C++ runtime's function NAME (RTLD_DEFAULT) or NULL; looked up once.  */
+static void *
+cxx_function (void **cache, const char *name)
+{
+  void *f = __atomic_load_n (cache, __ATOMIC_ACQUIRE);
+  if (f == NULL)
+    {
+      f = dlsym (RTLD_DEFAULT, name);
+      __atomic_store_n (cache, f, __ATOMIC_RELEASE);
+    }
+  return f;
+}
+
+/* std::get_new_handler (), or NULL when none is installed.  */
+static new_handler
+current_new_handler (void)
+{
+  static void *get;
+  new_handler (*f) (void)
+    = (new_handler (*) (void)) cxx_function (&get, "_ZSt15get_new_handlerv");
+  return f ? f () : NULL;
+}
+
+/* Throw std::bad_alloc, as libstdc++'s operator new does.  */
+__attribute__ ((noreturn)) static void
+throw_bad_alloc (void)
+{
+  static void *thrower;
+  void (*f) (void) = (void (*) (void)) cxx_function (&thrower,
+                                                      "_ZSt17__throw_bad_allocv");
+  if (f)
+    f ();
+  static const char msg[] = "dmem: operator new is out of memory and no C++ "
+                            "runtime is loaded to throw std::bad_alloc\n";
+  if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
+    abort ();
+  abort ();
+}
+
+/* operator new's ALIGN must be a power of two; round any other up to one
+   as memalign does, rather than hand heap.c an alignment it cannot take.  */
+static size_t
+power_of_two_above (size_t align)
+{
+  size_t a = 1;
+  while (a < align && a != 0)
+    a <<= 1;
+  return a;
+}
+
+/* Throwing new: on failure, call the new handler and retry while one is
+   installed (it frees memory, throws or ends the program), else throw.  */
+static void *
+new_throwing (size_t size, size_t align, int kind, const uint64_t *pcs)
+{
+  for (;;)
+    {
+      void *p = dmem__new (size, align, kind, pcs);
+      if (likely (p != NULL))
+        return p;
+      new_handler h = current_new_handler ();
+      if (h == NULL)
+        throw_bad_alloc ();
+      h ();
+    }
+}
+
+/* Nothrow new: NULL on failure.  A new handler may throw, and C cannot
+   catch: while one is installed, the retries are the C++ runtime's own
+   nothrow new (NEXT, found below us), which catches std::bad_alloc around
+   a call of the throwing new, ours.  */
+static void *
+new_nothrow (size_t size, size_t align, int kind, const uint64_t *pcs,
+             void **next, const char *next_name)
+{
+  void *p = dmem__new (size, align, kind, pcs);
+  if (likely (p != NULL) || current_new_handler () == NULL)
+    return p;
+  void *f = __atomic_load_n (next, __ATOMIC_ACQUIRE);
+  if (f == NULL)
+    {
+      f = dlsym (RTLD_NEXT, next_name);
+      __atomic_store_n (next, f, __ATOMIC_RELEASE);
+    }
+  if (f == NULL)
+    return NULL; /* no C++ runtime below us: the handler is not called */
+  /* The second argument is a const std::nothrow_t &: an empty class that
+     is never read; the aligned forms take the alignment before it.  */
+  static const char nothrow_tag;
+  if (align == 0)
+    return ((void *(*) (size_t, const void *)) f) (size, &nothrow_tag);
+  return ((void *(*) (size_t, size_t, const void *)) f) (size, align,
+                                                         &nothrow_tag);
+}
+
+static const char *const new_names[] = { "", "operator new", "operator new[]" };
+static const char *const delete_names[] = { "", "operator delete",
+                                            "operator delete[]" };
+
+/* Each entry point's stack pointer and rbp arrive in the two argument
+   registers after its own arguments (entry.h).  */
+#define NEW(name, kind)                                                  \
+  ENTRY (name, dmem__##name##_entry, "rsi", "rdx");                      \
+  IMPL void *                                                            \
+  dmem__##name##_entry (size_t size, const uint64_t *sp, uint64_t bp)    \
+  {                                                                      \
+    STACK (pcs, sp, bp);                                                 \
+    void *p = new_throwing (size, 0, kind, pcs);                         \
+    TRACE (new_names[kind], "n=p", U (size), U (p));                     \
+    return p;                                                            \
+  }
+#define NEW_NOTHROW(name, kind)                                          \
+  ENTRY (name, dmem__##name##_entry, "rdx", "rcx");                      \
+  IMPL void *                                                            \
+  dmem__##name##_entry (size_t size, const void *tag, const uint64_t *sp, \
+                        uint64_t bp)                                     \
+  {                                                                      \
+    (void) tag;                                                          \
+    static void *next;                                                   \
+    STACK (pcs, sp, bp);                                                 \
+    void *p = new_nothrow (size, 0, kind, pcs, &next, #name);            \
+    TRACE (new_names[kind], "n=p", U (size), U (p));                     \
+    return p;                                                            \
+  }
+#define NEW_ALIGNED(name, kind)                                          \
+  ENTRY (name, dmem__##name##_entry, "rdx", "rcx");                      \
+  IMPL void *                                                            \
+  dmem__##name##_entry (size_t size, size_t align, const uint64_t *sp,   \
+                        uint64_t bp)                                     \
+  {                                                                      \
+    STACK (pcs, sp, bp);                                                 \
+    void *p = new_throwing (size, power_of_two_above (align), kind, pcs); \
+    TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
+    return p;                                                            \
+  }
+#define NEW_ALIGNED_NOTHROW(name, kind)                                  \
+  ENTRY (name, dmem__##name##_entry, "rcx", "r8");                       \
+  IMPL void *                                                            \
+  dmem__##name##_entry (size_t size, size_t align, const void *tag,      \
+                        const uint64_t *sp, uint64_t bp)                 \
+  {                                                                      \
+    (void) tag;                                                          \
+    static void *next;                                                   \
+    STACK (pcs, sp, bp);                                                 \
+    void *p = new_nothrow (size, power_of_two_above (align), kind, pcs,  \
+                           &next, #name);                                \
+    TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
+    return p;                                                            \
+  }
+
+/* operator new (size_t), new[] and their nothrow and aligned forms.  */
+NEW (_Znwm, DMEM_ALLOC_NEW)
+NEW (_Znam, DMEM_ALLOC_NEW_ARRAY)
+NEW_NOTHROW (_ZnwmRKSt9nothrow_t, DMEM_ALLOC_NEW)
+NEW_NOTHROW (_ZnamRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
+NEW_ALIGNED (_ZnwmSt11align_val_t, DMEM_ALLOC_NEW)
+NEW_ALIGNED (_ZnamSt11align_val_t, DMEM_ALLOC_NEW_ARRAY)
+NEW_ALIGNED_NOTHROW (_ZnwmSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW)
+NEW_ALIGNED_NOTHROW (_ZnamSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
+
+/* The deletes: the stack is taken only for the quarantine (which keeps the
+   stack that freed each block), as free does.  The size and alignment
+   arguments need no use: the header knows both.  DELETEn takes n
+   arguments, which puts the stack pointer in the next register.  */
+static inline void
+delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
+{
+  TRACE (delete_names[kind], "p", U (p));
+  if (unlikely (dmem__quarantine_on ()) && p != NULL)
+    {
+      STACK (pcs, sp, bp);
+      dmem__delete (p, kind, pcs);
+    }
+  else
+    dmem__delete (p, kind, NULL);
+}
+#define DELETE1(name, kind)                                              \
+  ENTRY (name, dmem__##name##_entry, "rsi", "rdx");                      \
+  IMPL void                                                              \
+  dmem__##name##_entry (void *p, const uint64_t *sp, uint64_t bp)        \
+  {                                                                      \
+    delete_as (p, kind, sp, bp);                                         \
+  }
+#define DELETE2(name, kind)                                              \
+  ENTRY (name, dmem__##name##_entry, "rdx", "rcx");                      \
+  IMPL void                                                              \
+  dmem__##name##_entry (void *p, uint64_t a, const uint64_t *sp,         \
+                        uint64_t bp)                                     \
+  {                                                                      \
+    (void) a;                                                            \
+    delete_as (p, kind, sp, bp);                                         \
+  }
+#define DELETE3(name, kind)                                              \
+  ENTRY (name, dmem__##name##_entry, "rcx", "r8");                       \
+  IMPL void                                                              \
+  dmem__##name##_entry (void *p, uint64_t a, uint64_t b,                 \
+                        const uint64_t *sp, uint64_t bp)                 \
+  {                                                                      \
+    (void) a;                                                            \
+    (void) b;                                                            \
+    delete_as (p, kind, sp, bp);                                         \
+  }
+
+DELETE1 (_ZdlPv, DMEM_ALLOC_NEW)
+DELETE1 (_ZdaPv, DMEM_ALLOC_NEW_ARRAY)
+DELETE2 (_ZdlPvm, DMEM_ALLOC_NEW)
+DELETE2 (_ZdaPvm, DMEM_ALLOC_NEW_ARRAY)
+DELETE2 (_ZdlPvRKSt9nothrow_t, DMEM_ALLOC_NEW)
+DELETE2 (_ZdaPvRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
+DELETE2 (_ZdlPvSt11align_val_t, DMEM_ALLOC_NEW)
+DELETE2 (_ZdaPvSt11align_val_t, DMEM_ALLOC_NEW_ARRAY)
+DELETE3 (_ZdlPvmSt11align_val_t, DMEM_ALLOC_NEW)
+DELETE3 (_ZdaPvmSt11align_val_t, DMEM_ALLOC_NEW_ARRAY)
+DELETE3 (_ZdlPvSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW)
+DELETE3 (_ZdaPvSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
+
+/* ---- programs with their own operators -------------------------------- */
+
+/* Whether the program defines its own operator new or delete (it may
+   replace them): a definition in the executable, or in a library before
+   us, is found first.  Its new may then take blocks from malloc and its
+   delete give them to free, so a block's kind no longer says which
+   deallocation matches: mismatches are not reported.  Looked up once, at
+   the first mismatch.  */
+int
+dmem__operators_replaced (void)
+{
+  static int replaced = -1;
+  int r = __atomic_load_n (&replaced, __ATOMIC_RELAXED);
+  if (r >= 0)
+    return r;
+  static const char *const names[] = { "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv" };
+  Dl_info self, info;
+  r = 0;
+  if (dladdr ((void *) cxx_function, &self))
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+      {
+        void *f = dlsym (RTLD_DEFAULT, names[i]);
+        if (f != NULL && dladdr (f, &info) && info.dli_fbase != self.dli_fbase)
+          r = 1;
+      }
+  __atomic_store_n (&replaced, r, __ATOMIC_RELAXED);
+  return r;
+}
