@@ -117,6 +117,77 @@ new_nothrow (size_t size, size_t align, int kind, const uint64_t *pcs,
                                                          &nothrow_tag);
 }
 
+/* ---- programs with their own operators -------------------------------- */
+
+/* Whether the program defines an operator new or delete of its own (it may
+   replace them): a definition in the executable, or in a library before
+   us, is found first.  Its new may take blocks from malloc and its delete
+   give them to free, and the C++ runtime's other operators are to call its
+   ones (new[] calls new, delete[] delete...).  Ours then step aside: each
+   forwards to the C++ runtime's own (found below us), which calls the
+   program's operators where it has them and ends in malloc and free, ours.
+   Blocks are then all malloc's, and no mismatch is reported.  Looked up at
+   the first call of an operator.  */
+static int replaced = -1;
+
+static int
+check_replaced (void)
+{
+  static const char *const names[] = { "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv",
+                                       "_ZnwmSt11align_val_t",
+                                       "_ZdlPvSt11align_val_t" };
+  Dl_info self, info;
+  int r = 0;
+  if (dladdr ((void *) cxx_function, &self))
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+      {
+        void *f = dlsym (RTLD_DEFAULT, names[i]);
+        if (f != NULL && dladdr (f, &info) && info.dli_fbase != self.dli_fbase)
+          r = 1;
+      }
+  __atomic_store_n (&replaced, r, __ATOMIC_RELAXED);
+  return r;
+}
+
+int
+dmem__operators_replaced (void)
+{
+  int r = __atomic_load_n (&replaced, __ATOMIC_RELAXED);
+  return likely (r == 0) ? 0 : r > 0 ? 1 : check_replaced ();
+}
+
+/* The C++ runtime's operator NAME, below us, if we are to forward to it;
+   else NULL.  */
+static void *
+forward_to (void **cache, const char *name)
+{
+  if (likely (__atomic_load_n (&replaced, __ATOMIC_RELAXED) == 0)
+      || !dmem__operators_replaced ())
+    return NULL;
+  void *f = __atomic_load_n (cache, __ATOMIC_ACQUIRE);
+  if (f == NULL)
+    {
+      f = dlsym (RTLD_NEXT, name);
+      __atomic_store_n (cache, f, __ATOMIC_RELEASE);
+    }
+  return f;
+}
+/* Forward to the C++ runtime's operator NAME of TYPE if the program has
+   its own, and return what it returns.  */
+#define FORWARD(name, type, ...)                                         \
+  static void *next_op;                                                  \
+  void *f_ = forward_to (&next_op, #name);                               \
+  if (unlikely (f_ != NULL))                                             \
+    return ((type) f_) (__VA_ARGS__)
+#define FORWARD_VOID(name, type, ...)                                    \
+  static void *next_op;                                                  \
+  void *f_ = forward_to (&next_op, #name);                               \
+  if (unlikely (f_ != NULL))                                             \
+    {                                                                    \
+      ((type) f_) (__VA_ARGS__);                                         \
+      return;                                                            \
+    }
+
 static const char *const new_names[] = { "", "operator new", "operator new[]" };
 static const char *const delete_names[] = { "", "operator delete",
                                             "operator delete[]" };
@@ -128,6 +199,7 @@ static const char *const delete_names[] = { "", "operator delete",
   IMPL void *                                                            \
   dmem__##name##_entry (size_t size, const uint64_t *sp, uint64_t bp)    \
   {                                                                      \
+    FORWARD (name, void *(*) (size_t), size);                            \
     STACK (pcs, sp, bp);                                                 \
     void *p = new_throwing (size, 0, kind, pcs);                         \
     TRACE (new_names[kind], "n=p", U (size), U (p));                     \
@@ -139,7 +211,7 @@ static const char *const delete_names[] = { "", "operator delete",
   dmem__##name##_entry (size_t size, const void *tag, const uint64_t *sp, \
                         uint64_t bp)                                     \
   {                                                                      \
-    (void) tag;                                                          \
+    FORWARD (name, void *(*) (size_t, const void *), size, tag);         \
     static void *next;                                                   \
     STACK (pcs, sp, bp);                                                 \
     void *p = new_nothrow (size, 0, kind, pcs, &next, #name);            \
@@ -152,6 +224,7 @@ static const char *const delete_names[] = { "", "operator delete",
   dmem__##name##_entry (size_t size, size_t align, const uint64_t *sp,   \
                         uint64_t bp)                                     \
   {                                                                      \
+    FORWARD (name, void *(*) (size_t, size_t), size, align);             \
     STACK (pcs, sp, bp);                                                 \
     void *p = new_throwing (size, power_of_two_above (align), kind, pcs); \
     TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
@@ -163,7 +236,8 @@ static const char *const delete_names[] = { "", "operator delete",
   dmem__##name##_entry (size_t size, size_t align, const void *tag,      \
                         const uint64_t *sp, uint64_t bp)                 \
   {                                                                      \
-    (void) tag;                                                          \
+    FORWARD (name, void *(*) (size_t, size_t, const void *), size, align, \
+             tag);                                                       \
     static void *next;                                                   \
     STACK (pcs, sp, bp);                                                 \
     void *p = new_nothrow (size, power_of_two_above (align), kind, pcs,  \
@@ -203,6 +277,7 @@ delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
   IMPL void                                                              \
   dmem__##name##_entry (void *p, const uint64_t *sp, uint64_t bp)        \
   {                                                                      \
+    FORWARD_VOID (name, void (*) (void *), p);                           \
     delete_as (p, kind, sp, bp);                                         \
   }
 #define DELETE2(name, kind)                                              \
@@ -211,7 +286,7 @@ delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
   dmem__##name##_entry (void *p, uint64_t a, const uint64_t *sp,         \
                         uint64_t bp)                                     \
   {                                                                      \
-    (void) a;                                                            \
+    FORWARD_VOID (name, void (*) (void *, uint64_t), p, a);              \
     delete_as (p, kind, sp, bp);                                         \
   }
 #define DELETE3(name, kind)                                              \
@@ -220,8 +295,7 @@ delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
   dmem__##name##_entry (void *p, uint64_t a, uint64_t b,                 \
                         const uint64_t *sp, uint64_t bp)                 \
   {                                                                      \
-    (void) a;                                                            \
-    (void) b;                                                            \
+    FORWARD_VOID (name, void (*) (void *, uint64_t, uint64_t), p, a, b); \
     delete_as (p, kind, sp, bp);                                         \
   }
 
@@ -238,31 +312,3 @@ DELETE3 (_ZdaPvmSt11align_val_t, DMEM_ALLOC_NEW_ARRAY)
 DELETE3 (_ZdlPvSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW)
 DELETE3 (_ZdaPvSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
 
-/* ---- programs with their own operators -------------------------------- */
-
-/* Whether the program defines its own operator new or delete (it may
-   replace them): a definition in the executable, or in a library before
-   us, is found first.  Its new may then take blocks from malloc and its
-   delete give them to free, so a block's kind no longer says which
-   deallocation matches: mismatches are not reported.  Looked up once, at
-   the first mismatch.  */
-int
-dmem__operators_replaced (void)
-{
-  static int replaced = -1;
-  int r = __atomic_load_n (&replaced, __ATOMIC_RELAXED);
-  if (r >= 0)
-    return r;
-  static const char *const names[] = { "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv" };
-  Dl_info self, info;
-  r = 0;
-  if (dladdr ((void *) cxx_function, &self))
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-      {
-        void *f = dlsym (RTLD_DEFAULT, names[i]);
-        if (f != NULL && dladdr (f, &info) && info.dli_fbase != self.dli_fbase)
-          r = 1;
-      }
-  __atomic_store_n (&replaced, r, __ATOMIC_RELAXED);
-  return r;
-}

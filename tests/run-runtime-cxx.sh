@@ -6,7 +6,8 @@
 # new's caller, where it was freed; the program aborts and a core of it
 # names the error in dmem verify.  A program using every form of new and
 # delete rightly (aligned, nothrow, sized, out of memory, a new handler)
-# runs clean, and its one leak starts at the caller of new.
+# runs clean, and its one leak starts at the caller of new; a program with
+# operators of its own gets no mismatch reports.
 . "$top_srcdir/tests/test-lib.sh"
 [ -e "$LIBDMEM" ] || skip "the runtime is not built"
 : "${CXX:=g++}"
@@ -58,6 +59,12 @@ done
 run_dmem ./cxx-new clean >out 2>err || fail "clean run failed: $(cat err)"
 [ -s err ] && fail "clean run reported: $(cat err)"
 grep -q '^clean done$' out || fail "clean run: $(cat out)"
+
+# A program with operator new and delete of its own: no mismatch reports.
+$CXX -O2 -g -o cxx-own-new "$SRC/cxx-own-new.cc" || fail "cannot build cxx-own-new"
+run_dmem ./cxx-own-new >out 2>err || fail "own operators: exit status $?: $(cat err)"
+[ -s err ] && fail "own operators reported: $(cat err)"
+grep -q '^own operators done$' out || fail "own operators: $(cat out)"
 
 [ -x "$DMEM" ] || exit 0
 DMEM_RUNTIME=$LIBDMEM
