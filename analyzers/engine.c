@@ -144,7 +144,10 @@ static const struct command
     "\n"
     "Also checks the poison of the freed blocks the runtime's quarantine\n"
     "holds (a write after free).  Lists what is broken and the heap errors\n"
-    "the runtime caught as they happened; exits 1 when there is any.\n", 0 },
+    "the runtime caught as they happened (overrun, double-free,\n"
+    "invalid-free, use-after-free, alloc-dealloc-mismatch: a block freed\n"
+    "another way than it was allocated, such as new[] by delete or new by\n"
+    "free); exits 1 when there is any.\n", 0 },
   { "symbolize", dmem_report_symbolize, 0,
     "Name the function, inlined calls, source line and module of addresses.\n"
     "\n"
