@@ -72,21 +72,30 @@ power_of_two_above (size_t align)
   return a;
 }
 
-/* Throwing new: on failure, call the new handler and retry while one is
+/* Throwing new out of memory: call the new handler and retry while one is
    installed (it frees memory, throws or ends the program), else throw.  */
-static void *
-new_throwing (size_t size, size_t align, int kind, const uint64_t *pcs)
+__attribute__ ((noinline, cold)) static void *
+new_failed (size_t size, size_t align, int kind, const uint64_t *pcs)
 {
   for (;;)
     {
-      void *p = dmem__new (size, align, kind, pcs);
-      if (likely (p != NULL))
-        return p;
       new_handler h = current_new_handler ();
       if (h == NULL)
         throw_bad_alloc ();
       h ();
+      void *p = dmem__new (size, align, kind, pcs);
+      if (p != NULL)
+        return p;
     }
+}
+
+static inline void *
+new_throwing (size_t size, size_t align, int kind, const uint64_t *pcs)
+{
+  void *p = dmem__new (size, align, kind, pcs);
+  if (likely (p != NULL))
+    return p;
+  return new_failed (size, align, kind, pcs);
 }
 
 /* Nothrow new: NULL on failure.  A new handler may throw, and C cannot
@@ -157,12 +166,11 @@ dmem__operators_replaced (void)
 }
 
 /* The C++ runtime's operator NAME, below us, if we are to forward to it;
-   else NULL.  */
-static void *
+   else NULL.  Called only while REPLACED is not 0 (unknown or yes).  */
+__attribute__ ((noinline, cold)) static void *
 forward_to (void **cache, const char *name)
 {
-  if (likely (__atomic_load_n (&replaced, __ATOMIC_RELAXED) == 0)
-      || !dmem__operators_replaced ())
+  if (!dmem__operators_replaced ())
     return NULL;
   void *f = __atomic_load_n (cache, __ATOMIC_ACQUIRE);
   if (f == NULL)
@@ -172,17 +180,21 @@ forward_to (void **cache, const char *name)
     }
   return f;
 }
+
 /* Forward to the C++ runtime's operator NAME of TYPE if the program has
-   its own, and return what it returns.  */
+   its own, and return what it returns.  The test of REPLACED is all that
+   it costs a program that does not.  */
 #define FORWARD(name, type, ...)                                         \
   static void *next_op;                                                  \
-  void *f_ = forward_to (&next_op, #name);                               \
-  if (unlikely (f_ != NULL))                                             \
+  void *f_;                                                              \
+  if (unlikely (__atomic_load_n (&replaced, __ATOMIC_RELAXED) != 0)      \
+      && (f_ = forward_to (&next_op, #name)) != NULL)                    \
     return ((type) f_) (__VA_ARGS__)
 #define FORWARD_VOID(name, type, ...)                                    \
   static void *next_op;                                                  \
-  void *f_ = forward_to (&next_op, #name);                               \
-  if (unlikely (f_ != NULL))                                             \
+  void *f_;                                                              \
+  if (unlikely (__atomic_load_n (&replaced, __ATOMIC_RELAXED) != 0)      \
+      && (f_ = forward_to (&next_op, #name)) != NULL)                    \
     {                                                                    \
       ((type) f_) (__VA_ARGS__);                                         \
       return;                                                            \
