@@ -4,7 +4,7 @@
 # new and new[] by free, new by realloc) is an alloc-dealloc-mismatch at the
 # scene: what allocated and what freed it, the allocation stack starting at
 # new's caller, where it was freed; the program aborts and a core of it
-# names the error in dmem verify.  A program using every form of new and
+# names the error in dmem verify, gdb's and drgn's alike.  A program using every form of new and
 # delete rightly (aligned, nothrow, sized, out of memory, a new handler)
 # runs clean, and its one leak starts at the caller of new; a program with
 # operators of its own gets no mismatch reports.
@@ -117,6 +117,27 @@ core_check new-delete-array 'operator new' 'operator delete[]' allocate_one dele
 core_check malloc-delete malloc 'operator delete' allocate_malloc delete_malloced
 core_check new-free 'operator new' free allocate_one free_new
 core_check new-realloc 'operator new' realloc allocate_one realloc_new
+
+# gdb and drgn print what dmem prints of a mismatch (one engine).
+. "$top_srcdir/tests/readers-lib.sh"
+"$DMEM" verify --format=json array-delete.core >dmem.json || true
+if [ -n "${GDB:-}" ] && [ -x "$GDB" ]; then
+  gdb_dmem gdb.all ./cxx-new array-delete.core -- \
+    'echo @@txt\n' 'dmem verify' 'echo @@json\n' 'dmem verify --format=json'
+  awk '/^@@/ { out = "gdb." substr($0, 3); next } out { print > out }' gdb.all
+  cmp -s array-delete.txt gdb.txt || fail "gdb's verify differs: $(diff array-delete.txt gdb.txt | head -n 6)"
+  cmp -s dmem.json gdb.json || fail "gdb's verify (json) differs: $(diff dmem.json gdb.json | head -n 6)"
+else
+  note "gdb is not installed: its verify is not compared"
+fi
+DRGN=${DRGN:-/usr/bin/drgn}
+if [ -x "$DRGN" ]; then
+  drgn_dmem drgn.txt -c array-delete.core -- verify
+  expect_eq "drgn verify status" 1 "$drgn_status"
+  cmp -s array-delete.txt drgn.txt || fail "drgn's verify differs: $(diff array-delete.txt drgn.txt | head -n 6)"
+else
+  note "drgn is not installed: its verify is not compared"
+fi
 
 # new called from inside libstdc++ (a string's buffer): the first frame is
 # libstdc++'s, the next the program's.
