@@ -150,7 +150,7 @@ static const char *const free_names[] = { DMEM_FREE_KIND_NAMES };
 void
 dmem__report_mismatch (const struct dmem_block *b, const void *p, int freed_as)
 {
-  if (dmem__operators_replaced ())
+  if (dmem__options.no_mismatch || dmem__operators_replaced ())
     return;
   struct dmem_line what = { .len = 0 };
   dmem__put (&what, "allocated with ");

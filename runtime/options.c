@@ -33,6 +33,7 @@ static const struct option
   { "fail-one-in", NUMBER, offsetof (struct dmem_options, fail_one_in), 0 },
   { "keep-going", FLAG, offsetof (struct dmem_options, keep_going), 0 },
   { "quarantine", NUMBER, offsetof (struct dmem_options, quarantine), 0 },
+  { "no-mismatch", FLAG, offsetof (struct dmem_options, no_mismatch), 0 },
 };
 
 

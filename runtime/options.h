@@ -21,6 +21,7 @@ struct dmem_options
   /* Heap integrity (integrity.c).  */
   int keep_going;        /* keep-going: report heap errors, do not abort */
   long quarantine;       /* quarantine=BYTES: hold freed blocks, poisoned */
+  int no_mismatch;       /* no-mismatch: do not report alloc-dealloc mismatches */
 };
 
 DMEM_HIDDEN extern struct dmem_options dmem__options;

@@ -54,6 +54,12 @@ for mode in array-delete malloc-delete new-free new-realloc; do
   grep -q "^survived $mode\$" out || fail "keep-going: $mode did not go on"
 done
 
+# no-mismatch: not reported at all.
+DMEM_OPTS=no-mismatch run_dmem ./cxx-new array-delete >out 2>err \
+  || fail "no-mismatch: array-delete stopped: $(cat err)"
+[ -s err ] && fail "no-mismatch: reported: $(cat err)"
+grep -q '^survived array-delete$' out || fail "no-mismatch: did not go on"
+
 # The correct program: no report, its own checks pass (alignment, NULL from
 # nothrow new, std::bad_alloc from new, the new handler called).
 run_dmem ./cxx-new clean >out 2>err || fail "clean run failed: $(cat err)"
