@@ -4,7 +4,7 @@
 # new and new[] by free, new by realloc) is an alloc-dealloc-mismatch at the
 # scene: what allocated and what freed it, the allocation stack starting at
 # new's caller, where it was freed; the program aborts and a core of it
-# names the error in dmem verify (gdb's and drgn's alike).  A program using
+# names the error in dmem verify (gdb's and drgn's alike) and dmem report.  A program using
 # every form of new and delete rightly (aligned, nothrow, sized, out of
 # memory, a new handler) runs clean, and its one leak starts at the caller of new; a program with
 # operators of its own gets no mismatch reports.
@@ -143,6 +143,24 @@ if [ -x "$DRGN" ]; then
   cmp -s array-delete.txt drgn.txt || fail "drgn's verify differs: $(diff array-delete.txt drgn.txt | head -n 6)"
 else
   note "drgn is not installed: its verify is not compared"
+fi
+
+# dmem report's page says it too, in a real browser.
+if [ -x /usr/lib/chromium/chromium ] || command -v chromium >/dev/null; then
+  "$DMEM" report -o report.html new-realloc.core >/dev/null || fail "dmem report"
+  echo 'document.getElementById("verify-body").innerText' >probe.js
+  $SYSTEM_PYTHON "$top_srcdir/tests/html-browser.py" report.html probe.js net.json \
+    >page.json || fail "html-browser.py failed"
+  $SYSTEM_PYTHON - page.json <<'PY' || fail "the report page's mismatch: $(head -c 1000 page.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["exceptions"] == [] and p["console_errors"] == [], p
+t = p["result"]
+assert "alloc-dealloc-mismatch: allocated with operator new, reallocated with realloc" in t, t
+assert "allocate_one" in t and "realloc_new" in t, t
+PY
+else
+  note "chromium is not installed: the report page is not checked"
 fi
 
 # new called from inside libstdc++ (a string's buffer): the first frame is
