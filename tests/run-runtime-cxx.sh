@@ -4,10 +4,11 @@
 # new and new[] by free, new by realloc) is an alloc-dealloc-mismatch at the
 # scene: what allocated and what freed it, the allocation stack starting at
 # new's caller, where it was freed; the program aborts and a core of it
-# names the error in dmem verify (gdb's and drgn's alike) and dmem report.  A program using
-# every form of new and delete rightly (aligned, nothrow, sized, out of
-# memory, a new handler) runs clean, and its one leak starts at the caller of new; a program with
-# operators of its own gets no mismatch reports.
+# names the error in dmem verify (gdb's and drgn's alike) and dmem report.
+# A program using every form of new and delete rightly (aligned, nothrow,
+# sized, out of memory, a new handler) runs clean, and its one leak starts
+# at the caller of new; a program with operators of its own gets no
+# mismatch reports; nor does one run with no-mismatch.
 . "$top_srcdir/tests/test-lib.sh"
 [ -e "$LIBDMEM" ] || skip "the runtime is not built"
 : "${CXX:=g++}"
