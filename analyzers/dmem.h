@@ -91,6 +91,16 @@ struct dmem_source
 };
 
 struct dmem_symbols;
+struct dmem_bundle;
+
+/* A module whose file (found by -e, --sysroot, its path or a bundle) does
+   not have the build ID the target holds: used only when no matching file
+   was found, its frames marked.  */
+struct dmem_mismatch
+{
+  Dwfl_Module *mod;
+  char *file;
+};
 
 struct dmem_target
 {
@@ -122,6 +132,12 @@ struct dmem_target
   struct dmem_segment *segments; /* modules' .data and .bss, once known */
   size_t nsegments;
   int have_segments;
+  struct dmem_bundle *bundle;  /* the target is a bundle: its files */
+  char *manifest;              /* ... and its manifest (JSON), or NULL */
+  char *compression;           /* the core was read decompressed: how */
+  struct dmem_mismatch *mismatches;
+  size_t nmismatches;
+  int debuginfod_probed;       /* the servers' failure was said once */
 };
 
 /* Open a core file.  EXECUTABLE (may be NULL) is the main program, SYSROOT
@@ -167,6 +183,61 @@ void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
 /* Find (once) the writable PT_LOAD segments of every module, the data roots
    of reachability, into t->segments.  */
 void dmem_target_segments (struct dmem_target *t);
+
+/* Whether MOD's file is one with another build ID than the target's.  */
+int dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod);
+
+/* ---- compress.c: compressed input by magic, temporary files ---- */
+
+enum dmem_compression { DMEM_PLAIN, DMEM_ZSTD, DMEM_XZ, DMEM_LZ4, DMEM_GZIP,
+			DMEM_BZIP2, DMEM_LZ4_LEGACY };
+/* The compression the N first bytes M of a file start with.  */
+enum dmem_compression dmem_compression_of (const unsigned char *m, size_t n);
+/* "zstd", "xz", ..., "uncompressed".  */
+const char *dmem_compression_name (enum dmem_compression c);
+struct dmem_stream;
+/* A decoder of KIND over the bytes of FD from its current offset (PLAIN:
+   the bytes as they are).  NULL with one line in ERROR when KIND is not
+   read (bzip2, legacy lz4).  */
+struct dmem_stream *dmem_stream_open (int fd, enum dmem_compression kind,
+				      char *error, size_t size);
+/* Up to SIZE decoded bytes into BUF: fewer only at the end of the stream;
+   -1 on corrupt or truncated data (dmem_stream_error says which).  */
+ssize_t dmem_stream_read (struct dmem_stream *s, void *buf, size_t size);
+const char *dmem_stream_error (const struct dmem_stream *s);
+/* Compressed bytes consumed so far.  */
+uint64_t dmem_stream_consumed (const struct dmem_stream *s);
+void dmem_stream_close (struct dmem_stream *s);
+/* A new unlinked read-write file in $TMPDIR (or /tmp): it goes when its
+   last descriptor is closed.  -1 with one line in ERROR.  */
+int dmem_temp_file (char *error, size_t size);
+/* write(2) all of BUF.  0 or -1 (errno).  */
+int dmem_write_all (int fd, const void *buf, size_t size);
+
+/* ---- bundle.c: support bundles (a core and its files, one file) ---- */
+
+/* Whether the 512 decoded bytes HEAD start a bundle (a tar stream whose
+   first member is dmem-bundle.json).  */
+int dmem_bundle_is (const unsigned char *head, size_t n);
+/* Read the bundle from S (HEAD: its first N decoded bytes, already read)
+   into T: the manifest to t->manifest, the modules and debug files kept
+   by build ID.  Returns a descriptor of the core (an unlinked temporary
+   file), or -1 after dmem_fail naming PATH.  */
+int dmem_bundle_read (struct dmem_target *t, struct dmem_stream *s,
+		      const unsigned char *head, size_t n, const char *path);
+/* A new descriptor of T's bundled file of build ID BITS (LEN bytes): the
+   module itself, or with DEBUG its separate debug info; -1 if none.
+   *NAME (may be NULL) is set to the member's name (caller frees).  */
+int dmem_bundle_find (const struct dmem_target *t, const unsigned char *bits,
+		      size_t len, int debug, char **name);
+void dmem_bundle_free (struct dmem_bundle *b);
+/* dmem bundle ARGS (ARGV[0] is "bundle").  Returns the exit status.  */
+int dmem_bundle_command (int argc, char **argv);
+/* Write an ELF core of T (a live process opened with dmem_target_open_pid)
+   to FD: its threads' registers, its mappings (NT_FILE), its auxv and
+   command line, and the bytes of its writable and anonymous mappings and
+   the first page of its file mappings.  Returns 0 or -1 after dmem_fail.  */
+int dmem_write_core (struct dmem_target *t, int fd);
 
 /* ---- heap.c: the descriptor and the shard walk ---- */
 
@@ -329,6 +400,7 @@ struct dmem_frame
   const char *file;      /* NULL when no line info */
   int line;              /* 0 when unknown */
   int inlined;           /* a call inlined into the next frame */
+  int mismatched;        /* the module's file has another build ID */
 };
 
 /* Start loading, on a second thread, the symbol tables and DWARF of the

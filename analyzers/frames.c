@@ -79,7 +79,10 @@ dmem_json_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs,
 	    fprintf (out, ", \"line\": %d", f->line);
 	  else
 	    fputs (", \"line\": null", out);
-	  fprintf (out, ", \"inlined\": %s}", f->inlined ? "true" : "false");
+	  fprintf (out, ", \"inlined\": %s", f->inlined ? "true" : "false");
+	  if (f->mismatched)
+	    fputs (", \"build_id_mismatch\": true", out);
+	  putc ('}', out);
 	}
     }
   putc (']', out);
@@ -108,7 +111,8 @@ dmem_text_frames (FILE *out, struct dmem_target *t, const uint64_t *pcs,
 	  if (f->file != NULL)
 	    fprintf (out, " (%s:%d)", f->file, f->line);
 	  if (f->module != NULL)
-	    fprintf (out, " [%s]", basename_of (f->module));
+	    fprintf (out, " [%s%s]", basename_of (f->module),
+		     f->mismatched ? ": build-id mismatch" : "");
 	  putc ('\n', out);
 	}
     }

@@ -25,6 +25,7 @@ static const char usage_text[] =
   "       dmem explain ADDR [OPTIONS] (CORE | --pid PID)\n"
   "       dmem symbolize [OPTIONS] STACK... (CORE | --pid PID)\n"
   "       dmem diff [OPTIONS] (OLD NEW | --pid PID --interval SECONDS)\n"
+  "       dmem bundle (CORE | --pid PID) [-e EXE] -o FILE\n"
   "       dmem failsweep [-o OPTS] [--timeout S] [--fail-file F] [--max-runs N]\n"
   "                      [--replay] [--] PROG [ARGS...]\n"
   "\n"
@@ -50,6 +51,14 @@ static const char usage_text[] =
   "  diff      what grew between two snapshots, by allocation stack\n"
   "  symbolize function, inlined calls, file:line and module of return\n"
   "            addresses (STACK: ADDR[,ADDR...]); --pid does not stop it\n"
+
+  "  bundle    one file of a core, its modules and debug info by build ID,\n"
+  "            and a manifest: for analysis on another machine\n"
+  "\n"
+  "TARGET (CORE): a core file, compressed or not (zstd, xz, lz4, gzip), a\n"
+  "bundle (dmem bundle), coredump:MATCH (the newest core systemd-coredump\n"
+  "keeps of that PID or program name), or --pid PID.  With DEBUGINFOD_URLS\n"
+  "set, missing files and debug info are fetched by build ID.\n"
   "\n"
   "Options:\n"
   "  -e, --executable=EXE   the core's main program, when not found by path\n"
@@ -81,7 +90,9 @@ static const char usage_text[] =
   "  N   leaks --error-exitcode=N: direct leaks (not suppressed) were found;\n"
   "      run --error-exitcode=N: so were they, or with --verify heap errors\n"
   "  2   the input cannot be analysed: missing file, not ELF, not a core,\n"
-  "      truncated core, no dmem runtime inside, corrupted descriptor\n"
+  "      truncated core, no dmem runtime inside, corrupted descriptor,\n"
+  "      a truncated or corrupt bundle or compressed core, an unread\n"
+  "      compression (bzip2)\n"
   "  64  usage error (also a malformed --suppressions file)\n";
 
 /* dmem SUBCOMMAND [OPTIONS] TARGET for the report subcommands (ARGV[0] is
@@ -144,6 +155,8 @@ main (int argc, char **argv)
     }
   if (strcmp (cmd, "run") == 0)
     return dmem_run (argc - 1, argv + 1);
+  if (strcmp (cmd, "bundle") == 0)
+    return dmem_bundle_command (argc - 1, argv + 1);
   if (strcmp (cmd, "failsweep") == 0)
     {
       /* A missing runtime is reported once the arguments are known good

@@ -923,7 +923,7 @@ check_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
     }
   /* A core's files were looked up after it was written (a live process's
      are its own): -e or --sysroot may name another build.  */
-  if (t->pid == 0 && t->source == NULL
+  if (t->pid == 0 && t->source == NULL && !dmem_module_mismatched (t, mod)
       && build_id_matches (t, elf, bias) == 0)
     {
       dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);

@@ -540,6 +540,9 @@ lookup (struct dmem_target *t, struct dmem_symbols *s, uint64_t pc)
       f[n].symbol = symbol;
       f[n].offset = offset + 1;
     }
+  if (dmem_module_mismatched (t, mod))
+    for (size_t k = 0; k <= n; k++)
+      f[k].mismatched = 1;
   e->frames = f;
   e->nframes = n + 1;
   return e;

@@ -11,6 +11,8 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <elfutils/debuginfod.h>
+#include <elfutils/libdwelf.h>
 #include "dmem.h"
 
 /* elf_prstatus on x86-64: pr_pid at 32, pr_reg (user_regs_struct) at 112.  */
@@ -25,36 +27,299 @@
    its target.  */
 static __thread struct dmem_target *opening;
 
-/* find_elf for cores and processes: with --sysroot, a module's path is first
-   looked up under the sysroot; otherwise libdwfl's usual lookups.  */
+/* See dmem.h.  */
+int
+dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod)
+{
+  for (size_t i = 0; i < t->nmismatches; i++)
+    if (t->mismatches[i].mod == mod)
+      return 1;
+  return 0;
+}
+
+/* BITS (LEN bytes) as hex into OUT (2 * LEN + 1 bytes).  */
+static void
+hex_of (const unsigned char *bits, size_t len, char *out)
+{
+  for (size_t i = 0; i < len; i++)
+    sprintf (out + 2 * i, "%02x", bits[i]);
+  out[2 * len] = '\0';
+}
+
+/* Whether the ELF file open as FD (or *ELFP) has build ID BITS (LEN bytes):
+   1 yes, 0 it has another (its ID into GOT, 2 * 64 + 1 bytes), -1 unknown
+   (no ID expected, or none in the file).  Leaves in *ELFP the file read
+   from FD.  */
+static int
+file_matches (int fd, Elf **elfp, const unsigned char *bits, int len,
+	      char *got)
+{
+  if (len <= 0)
+    return -1;
+  if (*elfp == NULL && fd >= 0)
+    *elfp = elf_begin (fd, ELF_C_READ_MMAP, NULL);
+  const void *id;
+  ssize_t n = *elfp ? dwelf_elf_gnu_build_id (*elfp, &id) : -1;
+  if (n <= 0 || n > 64)
+    return -1;
+  if (n == len && memcmp (id, bits, len) == 0)
+    return 1;
+  hex_of (id, n, got);
+  return 0;
+}
+
+/* A file found for MOD (FD and/or *ELFP, named NAME) by WAY: kept when its
+   build ID matches BITS or cannot be known; else warned about and kept
+   aside in *SPARE (the first one) for when nothing better is found.
+   Returns FD, or -1 when the file was put aside.  */
+static int
+take (struct dmem_target *t, Dwfl_Module *mod, const char *modname,
+      const unsigned char *bits, int len, const char *way, int fd,
+      char **file_name, Elf **elfp, int *spare_fd, Elf **spare_elf,
+      char **spare_name)
+{
+  if (fd < 0 && *elfp == NULL)
+    return -1;
+  char got[129], want[129];
+  if (file_matches (fd, elfp, bits, len, got) != 0)
+    return fd;
+  hex_of (bits, len, want);
+  dmem_warn (t, "module %s: %s (%s) has build ID %s, the core's is %s: "
+	     "not the file the program ran", modname ? modname : "?",
+	     *file_name ? *file_name : "a file", way, got, want);
+  if (*spare_fd < 0 && *spare_elf == NULL)
+    {
+      *spare_fd = fd;
+      *spare_elf = *elfp;
+      *spare_name = *file_name;
+    }
+  else
+    {
+      elf_end (*elfp);
+      if (fd >= 0)
+	close (fd);
+      free (*file_name);
+    }
+  (void) mod;
+  *elfp = NULL;
+  *file_name = NULL;
+  return -1;
+}
+
+/* The debuginfod client libdwfl uses for T (NULL without DEBUGINFOD_URLS),
+   its progress shown on a terminal.  */
+static int
+debuginfod_progress (debuginfod_client *c, long done, long total)
+{
+  struct dmem_target *t = debuginfod_get_user_data (c);
+  if (t != NULL)
+    dmem_progress (t, "debuginfod: downloading", done > 0 ? done : 0,
+		   total > 0 ? total : 0);
+  return 0;
+}
+
+static debuginfod_client *
+debuginfod_of (struct dmem_target *t)
+{
+  const char *urls = getenv ("DEBUGINFOD_URLS");
+  if (urls == NULL || *urls == '\0' || t->dwfl == NULL)
+    return NULL;
+  debuginfod_client *c = dwfl_get_debuginfod_client (t->dwfl);
+  if (c != NULL && debuginfod_get_user_data (c) != t)
+    {
+      debuginfod_set_user_data (c, t);
+      if (t->progress)
+	debuginfod_set_progressfn (c, debuginfod_progress);
+    }
+  return c;
+}
+
+/* libdwfl asked the debuginfod servers for WHAT of MODNAME (build ID BITS)
+   and found nothing: say so, with the servers' reason the first time (one
+   more query, bounded by DEBUGINFOD_TIMEOUT).  */
+static void
+debuginfod_missed (struct dmem_target *t, const char *modname,
+		   const unsigned char *bits, int len, int debug)
+{
+  debuginfod_client *c = debuginfod_of (t);
+  if (c == NULL || len <= 0)
+    return;
+  char want[129];
+  hex_of (bits, len, want);
+  if (t->debuginfod_probed)
+    {
+      dmem_warn (t, "module %s: no %s for build ID %s on the debuginfod "
+		 "servers either", modname ? modname : "?",
+		 debug ? "debug info" : "file", want);
+      return;
+    }
+  t->debuginfod_probed = 1;
+  char *path = NULL;
+  int fd = debug ? debuginfod_find_debuginfo (c, bits, len, &path)
+		 : debuginfod_find_executable (c, bits, len, &path);
+  dmem_progress_end (t);
+  if (fd >= 0)
+    {
+      close (fd);
+      free (path);
+      return;
+    }
+  dmem_warn (t, "module %s: no %s for build ID %s from the debuginfod "
+	     "servers (%s): %s", modname ? modname : "?",
+	     debug ? "debug info" : "file", want, getenv ("DEBUGINFOD_URLS"),
+	     strerror (-fd));
+}
+
+/* find_elf for cores and processes.  In order: the bundle's file of the
+   module's build ID; with --sysroot, the module's path under the sysroot;
+   libdwfl's lookups by build ID (and -e, and the debuginfod servers); the
+   module's own path.  A file whose build ID is not the one the core holds
+   is warned about and used only when nothing else is found, its frames
+   then marked.  */
 static int
 find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
 	  Dwarf_Addr base, char **file_name, Elf **elfp)
 {
   struct dmem_target *t = *userdata != NULL ? *userdata : opening;
+  const unsigned char *bits = NULL;
+  GElf_Addr id_vaddr;
+  int len = dwfl_module_build_id (mod, &bits, &id_vaddr);
+  int spare_fd = -1, fd;
+  Elf *spare_elf = NULL;
+  char *spare_name = NULL;
+  *elfp = NULL;
+  *file_name = NULL;
+  if (t != NULL && t->bundle != NULL && len > 0)
+    {
+      fd = dmem_bundle_find (t, bits, len, 0, file_name);
+      if ((fd = take (t, mod, modname, bits, len, "in the bundle", fd,
+		      file_name, elfp, &spare_fd, &spare_elf,
+		      &spare_name)) >= 0)
+	return fd;
+    }
   if (t != NULL && t->sysroot != NULL && modname != NULL && modname[0] == '/')
     {
       char *path;
       if (asprintf (&path, "%s%s", t->sysroot, modname) >= 0)
 	{
-	  int fd = open (path, O_RDONLY);
-	  if (fd >= 0)
+	  fd = open (path, O_RDONLY);
+	  *file_name = path;
+	  if (fd < 0)
 	    {
-	      *file_name = path;
-	      return fd;
+	      free (path);
+	      *file_name = NULL;
 	    }
-	  free (path);
+	  else if ((fd = take (t, mod, modname, bits, len, "under --sysroot",
+			       fd, file_name, elfp, &spare_fd, &spare_elf,
+			       &spare_name)) >= 0)
+	    goto found;
 	}
     }
-  int fd = dwfl_build_id_find_elf (mod, userdata, modname, base,
-				   file_name, elfp);
+  if (t != NULL)
+    debuginfod_of (t);
+  fd = dwfl_build_id_find_elf (mod, userdata, modname, base, file_name, elfp);
+  if (t != NULL)
+    dmem_progress_end (t);
+  if ((fd = take (t, mod, modname, bits, len, "found by -e or by build ID", fd,
+		  file_name, elfp, &spare_fd, &spare_elf, &spare_name)) >= 0)
+    goto found;
   /* A core's module named by an absolute path: the file there (a live
      process's modules, vdso included, are all found this way).  */
   int live = t != NULL && (t->pid != 0 || t->source != NULL);
-  if (fd < 0 && *elfp == NULL && modname != NULL
-      && (live || modname[0] == '/'))
-    fd = dwfl_linux_proc_find_elf (mod, userdata, modname, base,
-				   file_name, elfp);
+  if (modname != NULL && (live || modname[0] == '/'))
+    {
+      fd = dwfl_linux_proc_find_elf (mod, userdata, modname, base,
+				     file_name, elfp);
+      if ((fd = take (t, mod, modname, bits, len, "at its path", fd,
+		      file_name, elfp, &spare_fd, &spare_elf,
+		      &spare_name)) >= 0)
+	goto found;
+    }
+  if (spare_fd >= 0 || spare_elf != NULL)
+    {
+      /* Only another build's file: better than nothing, never silently.  */
+      *elfp = spare_elf;
+      *file_name = spare_name;
+      if (t != NULL)
+	{
+	  t->mismatches = dmem_xrealloc (t->mismatches, t->nmismatches + 1,
+					 sizeof *t->mismatches);
+	  t->mismatches[t->nmismatches++] = (struct dmem_mismatch) {
+	    mod, strdup (spare_name ? spare_name : "?") };
+	  dmem_warn (t, "module %s: used %s all the same: its frames are "
+		     "marked [build-id mismatch] and may be wrong, and its "
+		     ".data/.bss roots are another file's, so leaks may be "
+		     "misreported", modname ? modname : "?",
+		     spare_name ? spare_name : "that file");
+	}
+      return spare_fd;
+    }
+  if (t != NULL && modname != NULL && len > 0 && !live
+      && strncmp (modname, "[vdso", 5) != 0)
+    debuginfod_missed (t, modname, bits, len, 0);
+  return -1;
+
+ found:
+  if (spare_fd >= 0)
+    close (spare_fd);
+  elf_end (spare_elf);
+  free (spare_name);
+  return fd;
+}
+
+/* find_debuginfo: the bundle's debug file of the module's build ID, else
+   libdwfl's (beside the file, the debug directories by build ID and
+   .gnu_debuglink, the debuginfod servers).  A debug file of another build
+   is refused with a warning.  */
+static int
+find_debuginfo (Dwfl_Module *mod, void **userdata, const char *modname,
+		Dwarf_Addr base, const char *file_name,
+		const char *debuglink_file, GElf_Word debuglink_crc,
+		char **debuginfo_file_name)
+{
+  struct dmem_target *t = *userdata != NULL ? *userdata : opening;
+  const unsigned char *bits = NULL;
+  GElf_Addr id_vaddr;
+  int len = dwfl_module_build_id (mod, &bits, &id_vaddr);
+  int fd = -1;
+  if (t != NULL && t->bundle != NULL && len > 0)
+    fd = dmem_bundle_find (t, bits, len, 1, debuginfo_file_name);
+  if (fd < 0)
+    {
+      if (t != NULL)
+	debuginfod_of (t);
+      fd = dwfl_standard_find_debuginfo (mod, userdata, modname, base,
+					 file_name, debuglink_file,
+					 debuglink_crc, debuginfo_file_name);
+      if (t != NULL)
+	dmem_progress_end (t);
+    }
+  if (fd < 0)
+    {
+      /* Only modules with something to look up by build ID and no
+	 symbols of their own are worth a word.  */
+      if (t != NULL && len > 0 && modname != NULL && modname[0] == '/'
+	  && t->pid == 0 && t->source == NULL)
+	debuginfod_missed (t, modname, bits, len, 1);
+      return -1;
+    }
+  Elf *elf = NULL;
+  char got[129], want[129];
+  int m = file_matches (fd, &elf, bits, len, got);
+  elf_end (elf);
+  if (m == 0)
+    {
+      hex_of (bits, len, want);
+      if (t != NULL)
+	dmem_warn (t, "module %s: debug file %s has build ID %s, the "
+		   "module's is %s: not used", modname ? modname : "?",
+		   *debuginfo_file_name ? *debuginfo_file_name : "?", got,
+		   want);
+      close (fd);
+      free (*debuginfo_file_name);
+      *debuginfo_file_name = NULL;
+      return -1;
+    }
   return fd;
 }
 
@@ -83,7 +348,7 @@ begin_dwfl (struct dmem_target *t, const char *sysroot,
     }
   t->callbacks = (Dwfl_Callbacks) {
     .find_elf = find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &t->debuginfo_path,
   };
   t->dwfl = dwfl_begin (&t->callbacks);
@@ -199,19 +464,179 @@ read_notes (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
     }
 }
 
-/* See dmem.h: open a core file with libelf and libdwfl.  */
+/* Decompress the rest of S (HEAD: its first N decoded bytes) into a new
+   temporary file.  Returns its descriptor or -1 after dmem_fail.  */
+static int
+expand (struct dmem_target *t, struct dmem_stream *s,
+	enum dmem_compression kind, const unsigned char *head, size_t n, const char *path)
+{
+  char why[256];
+  int fd = dmem_temp_file (why, sizeof why);
+  if (fd < 0)
+    return dmem_fail (t, "%s: %s", path, why);
+  unsigned char *buf = dmem_xmalloc (1 << 20);
+  ssize_t got = n;
+  memcpy (buf, head, n);
+  uint64_t done = 0;
+  while (got > 0)
+    {
+      if (dmem_write_all (fd, buf, got) != 0)
+	{
+	  free (buf);
+	  close (fd);
+	  return dmem_fail (t, "%s: cannot write the decompressed core to a "
+			    "temporary file: %s", path, strerror (errno));
+	}
+      done += got;
+      dmem_progress (t, "decompressing the core", 0, 0);
+      got = dmem_stream_read (s, buf, 1 << 20);
+    }
+  dmem_progress_end (t);
+  free (buf);
+  if (got < 0)
+    {
+      close (fd);
+      return dmem_fail (t, "%s: %s core: %s (after %" PRIu64 " bytes)",
+			path, dmem_compression_name (kind),
+			dmem_stream_error (s), done);
+    }
+  return fd;
+}
+
+static int open_core (struct dmem_target *t, const char *path,
+		      const char *executable, const char *sysroot,
+		      const char *debug_dirs);
+
+/* coredump:MATCH: the newest core systemd-coredump keeps (in
+   $DMEM_COREDUMP_DIR, default /var/lib/systemd/coredump) whose PID or
+   program name is MATCH.  Its files are named
+   core.COMM.UID.BOOTID.PID.USEC[.zst|.xz|.lz4].  Returns the path (caller
+   frees) or NULL after dmem_fail.  */
+static char *
+find_coredump (struct dmem_target *t, const char *match)
+{
+  const char *dir = getenv ("DMEM_COREDUMP_DIR");
+  if (dir == NULL || *dir == '\0')
+    dir = "/var/lib/systemd/coredump";
+  DIR *d = opendir (dir);
+  if (d == NULL)
+    {
+      dmem_fail (t, "coredump:%s: cannot read %s: %s", match, dir,
+		 strerror (errno));
+      return NULL;
+    }
+  char *best = NULL;
+  unsigned long long best_usec = 0;
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL)
+    {
+      if (strncmp (de->d_name, "core.", 5) != 0)
+	continue;
+      char name[256];
+      snprintf (name, sizeof name, "%s", de->d_name + 5);
+      /* From the end: [.zst], USEC, PID, BOOTID, UID; the rest is COMM.  */
+      char *field[5];
+      int nf = 0;
+      char *end = name + strlen (name);
+      for (const char *const *x = (const char *const[]) { ".zst", ".xz",
+	     ".lz4", NULL }; *x; x++)
+	if (end - name > (long) strlen (*x) && strcmp (end - strlen (*x), *x) == 0)
+	  {
+	    end -= strlen (*x);
+	    *end = '\0';
+	    break;
+	  }
+      while (nf < 4)
+	{
+	  char *dot = strrchr (name, '.');
+	  if (dot == NULL)
+	    break;
+	  field[nf++] = dot + 1;
+	  *dot = '\0';
+	}
+      if (nf < 4)
+	continue;
+      field[4] = name;  /* COMM */
+      unsigned long long usec = strtoull (field[0], NULL, 10);
+      if (strcmp (field[1], match) != 0 && strcmp (field[4], match) != 0)
+	continue;
+      if (best == NULL || usec > best_usec)
+	{
+	  free (best);
+	  if (asprintf (&best, "%s/%s", dir, de->d_name) < 0)
+	    best = NULL;
+	  best_usec = usec;
+	}
+    }
+  closedir (d);
+  if (best == NULL)
+    dmem_fail (t, "coredump:%s: no core of that PID or program in %s",
+	       match, dir);
+  return best;
+}
+
+/* See dmem.h: open a core file, or a compressed core or a bundle (told
+   by their magic, whatever their name), with libelf and libdwfl.  */
 int
 dmem_target_open_core (struct dmem_target *t, const char *path,
 		       const char *executable, const char *sysroot,
 		       const char *debug_dirs)
 {
   elf_version (EV_CURRENT);
+  char *found = NULL;
+  if (strncmp (path, "coredump:", 9) == 0 && access (path, F_OK) != 0)
+    {
+      if ((found = find_coredump (t, path + 9)) == NULL)
+	return -1;
+      path = found;
+    }
+  int status = open_core (t, path, executable, sysroot, debug_dirs);
+  free (found);
+  return status;
+}
+
+/* dmem_target_open_core of the file PATH.  */
+static int
+open_core (struct dmem_target *t, const char *path, const char *executable,
+	   const char *sysroot, const char *debug_dirs)
+{
   t->fd = open (path, O_RDONLY);
   if (t->fd < 0)
     return dmem_fail (t, "cannot open %s: %s", path, strerror (errno));
   struct stat st;
   if (fstat (t->fd, &st) != 0 || !S_ISREG (st.st_mode))
     return dmem_fail (t, "%s: not a regular file", path);
+  unsigned char magic[512];
+  ssize_t nmagic = pread (t->fd, magic, sizeof magic, 0);
+  enum dmem_compression kind = dmem_compression_of (magic, nmagic > 0
+						    ? nmagic : 0);
+  if (kind != DMEM_PLAIN || (nmagic > 0 && dmem_bundle_is (magic, nmagic)))
+    {
+      char why[256];
+      struct dmem_stream *s = dmem_stream_open (t->fd, kind, why, sizeof why);
+      if (s == NULL)
+	return dmem_fail (t, "%s: %s", path, why);
+      unsigned char head[512];
+      ssize_t n = dmem_stream_read (s, head, sizeof head);
+      int fd = -1;
+      if (n < 0)
+	dmem_fail (t, "%s: %s: %s", path, dmem_compression_name (kind),
+		   dmem_stream_error (s));
+      else if (dmem_bundle_is (head, n))
+	fd = dmem_bundle_read (t, s, head, n, path);
+      else if (n >= 4 && memcmp (head, ELFMAG, SELFMAG) == 0)
+	fd = expand (t, s, kind, head, n, path);
+      else
+	dmem_fail (t, "%s: %s data, but neither a core nor a dmem bundle "
+		   "inside", path, dmem_compression_name (kind));
+      dmem_stream_close (s);
+      if (fd < 0)
+	return -1;
+      close (t->fd);
+      t->fd = fd;
+      if (kind != DMEM_PLAIN)
+	t->compression = strdup (dmem_compression_name (kind));
+    }
   Elf *elf = elf_begin (t->fd, ELF_C_READ_MMAP, NULL);
   if (elf == NULL || elf_kind (elf) != ELF_K_ELF)
     {
@@ -547,6 +972,12 @@ dmem_target_close (struct dmem_target *t)
   free (t->warnings);
   free (t->sysroot);
   free (t->debuginfo_path);
+  dmem_bundle_free (t->bundle);
+  free (t->manifest);
+  free (t->compression);
+  for (size_t i = 0; i < t->nmismatches; i++)
+    free (t->mismatches[i].file);
+  free (t->mismatches);
   dmem_target_init (t, t->err);
 }
 

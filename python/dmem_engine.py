@@ -74,7 +74,8 @@ class _Frame(ctypes.Structure):
     _fields_ = [("pc", ctypes.c_uint64), ("function", ctypes.c_char_p),
                 ("symbol", ctypes.c_char_p), ("offset", ctypes.c_uint64),
                 ("module", ctypes.c_char_p), ("file", ctypes.c_char_p),
-                ("line", ctypes.c_int), ("inlined", ctypes.c_int)]
+                ("line", ctypes.c_int), ("inlined", ctypes.c_int),
+                ("mismatched", ctypes.c_int)]
 
 
 # The installed engine's directory, written here by `make install`.
