@@ -160,8 +160,10 @@ copy_member (struct dmem_target *t, struct dmem_stream *s, uint64_t size,
       if (got < 0)
 	{
 	  free (buf);
-	  return dmem_fail (t, "%s: corrupt bundle: %s (in member %s)", path,
-			    dmem_stream_error (s), name);
+	  const char *why = dmem_stream_error (s);
+	  return dmem_fail (t, "%s: %s bundle: %s (in member %s)", path,
+			    strncmp (why, "truncated", 9) == 0 ? "truncated"
+			    : "corrupt", why, name);
 	}
       if ((size_t) got < want)
 	{

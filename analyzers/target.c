@@ -170,6 +170,22 @@ debuginfod_missed (struct dmem_target *t, const char *modname,
 	     strerror (-fd));
 }
 
+/* T is a bundle without the file of MODNAME (build ID BITS): say so, and
+   what was used instead (FOUND, or NULL: nothing).  */
+static void
+bundle_missed (struct dmem_target *t, const char *modname,
+	       const unsigned char *bits, int len, const char *found)
+{
+  char want[129];
+  hex_of (bits, len, want);
+  if (found != NULL)
+    dmem_warn (t, "module %s: build ID %s is not in the bundle; %s found on "
+	       "this machine is used", modname ? modname : "?", want, found);
+  else
+    dmem_warn (t, "module %s: build ID %s is not in the bundle, nor found "
+	       "on this machine", modname ? modname : "?", want);
+}
+
 /* find_elf for cores and processes.  In order: the bundle's file of the
    module's build ID; with --sysroot, the module's path under the sysroot;
    libdwfl's lookups by build ID (and -e, and the debuginfod servers); the
@@ -189,9 +205,11 @@ find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
   char *spare_name = NULL;
   *elfp = NULL;
   *file_name = NULL;
+  int missed = 0;   /* a bundle that lacks the module's file */
   if (t != NULL && t->bundle != NULL && len > 0)
     {
       fd = dmem_bundle_find (t, bits, len, 0, file_name);
+      missed = fd < 0;
       if ((fd = take (t, mod, modname, bits, len, "in the bundle", fd,
 		      file_name, elfp, &spare_fd, &spare_elf,
 		      &spare_name)) >= 0)
@@ -257,9 +275,13 @@ find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
   if (t != NULL && modname != NULL && len > 0 && !live
       && strncmp (modname, "[vdso", 5) != 0)
     debuginfod_missed (t, modname, bits, len, 0);
+  if (missed)
+    bundle_missed (t, modname, bits, len, NULL);
   return -1;
 
  found:
+  if (missed)
+    bundle_missed (t, modname, bits, len, *file_name);
   if (spare_fd >= 0)
     close (spare_fd);
   elf_end (spare_elf);
