@@ -185,8 +185,11 @@ decode (struct dmem_stream *s, unsigned char *buf, size_t size)
 	  s->done = 0;
 	if (r != LZMA_STREAM_END && r != LZMA_OK && r != LZMA_BUF_ERROR)
 	  {
-	    snprintf (s->error, sizeof s->error, "corrupt xz data (liblzma "
-		      "error %d)", (int) r);
+	    snprintf (s->error, sizeof s->error, "corrupt xz data (%s)",
+		      r == LZMA_DATA_ERROR ? "data error"
+		      : r == LZMA_FORMAT_ERROR ? "not an xz stream"
+		      : r == LZMA_OPTIONS_ERROR ? "unsupported options"
+		      : r == LZMA_MEM_ERROR ? "out of memory" : "liblzma error");
 	    return -1;
 	  }
 	break;

@@ -518,7 +518,8 @@ expand (struct dmem_target *t, struct dmem_stream *s,
   if (got < 0)
     {
       close (fd);
-      return dmem_fail (t, "%s: %s core: %s (after %" PRIu64 " bytes)",
+      return dmem_fail (t, "%s: %s core: %s (after %" PRIu64 " bytes of "
+			"the core)",
 			path, dmem_compression_name (kind),
 			dmem_stream_error (s), done);
     }
