@@ -156,8 +156,9 @@ copy_member (struct dmem_target *t, struct dmem_stream *s, uint64_t size,
   while (left > 0)
     {
       size_t want = left < CHUNK ? left : CHUNK;
-      ssize_t got = dmem_stream_read (s, buf, want);
-      if (got < 0)
+      ssize_t n = dmem_stream_read (s, buf, want);
+      uint64_t got = n < 0 ? 0 : (uint64_t) n;
+      if (n < 0)
 	{
 	  free (buf);
 	  const char *why = dmem_stream_error (s);
@@ -165,16 +166,16 @@ copy_member (struct dmem_target *t, struct dmem_stream *s, uint64_t size,
 			    strncmp (why, "truncated", 9) == 0 ? "truncated"
 			    : "corrupt", why, name);
 	}
-      if ((size_t) got < want)
+      if (got < want)
 	{
 	  free (buf);
 	  return dmem_fail (t, "%s: truncated bundle: member %s has %" PRIu64
 			    " of its %" PRIu64 " bytes", path, name,
-			    done + (uint64_t) got < size ? done + (uint64_t) got : size, size);
+			    done + got < size ? done + got : size, size);
 	}
       uint64_t data = done < size ? size - done : 0;
       if (fd >= 0 && data > 0
-	  && dmem_write_all (fd, buf, data < (uint64_t) got ? data : got) != 0)
+	  && dmem_write_all (fd, buf, data < got ? data : got) != 0)
 	{
 	  free (buf);
 	  return dmem_fail (t, "%s: cannot unpack member %s: %s", path, name,
@@ -479,6 +480,27 @@ hex_string (const unsigned char *bits, size_t len)
   return s;
 }
 
+/* Whether ELF has DWARF of its own (a .debug_info section with bytes).  */
+static int
+has_dwarf (Elf *elf)
+{
+  size_t shstrndx;
+  if (elf_getshdrstrndx (elf, &shstrndx) != 0)
+    return 0;
+  for (Elf_Scn *scn = NULL; (scn = elf_nextscn (elf, scn)) != NULL;)
+    {
+      GElf_Shdr shdr;
+      const char *name;
+      if (gelf_getshdr (scn, &shdr) != NULL && shdr.sh_type != SHT_NOBITS
+	  && shdr.sh_size > 0
+	  && (name = elf_strptr (elf, shstrndx, shdr.sh_name)) != NULL
+	  && (strcmp (name, ".debug_info") == 0
+	      || strcmp (name, ".zdebug_info") == 0))
+	return 1;
+    }
+  return 0;
+}
+
 /* Whether the ELF file FD has build ID BITS (LEN bytes).  */
 static int
 same_build_id (int fd, const unsigned char *bits, int len)
@@ -521,9 +543,24 @@ list_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
     }
   if (len > 0)
     m.build_id = hex_string (bits, len);
-  if (elf != NULL)
-    dwfl_module_getdwarf (mod, &bias);
+  char *by_id = NULL;
+  if (elf != NULL && !has_dwarf (elf) && len > 0)
+    {
+      /* Where Debian's -dbg packages put it: no need to load the DWARF.  */
+      char *hex = hex_string (bits, len);
+      if (asprintf (&by_id, "/usr/lib/debug/.build-id/%.2s/%s.debug", hex,
+		    hex + 2) >= 0 && access (by_id, R_OK) != 0)
+	{
+	  free (by_id);
+	  by_id = NULL;
+	}
+      free (hex);
+      if (by_id == NULL)
+	dwfl_module_getdwarf (mod, &bias);  /* debuglink, debuginfod */
+    }
   dwfl_module_info (mod, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
+  if (by_id != NULL)
+    debugfile = by_id;
   /* libdwfl names no file for what it found at the module's path.  */
   if (mainfile == NULL && name != NULL && name[0] == '/')
     mainfile = name;
@@ -585,6 +622,7 @@ list_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
 	  close (m.debug_fd);
 	m.debug_fd = -1;
       }
+  free (by_id);
   ms->m = dmem_xrealloc (ms->m, ms->n + 1, sizeof *ms->m);
   ms->m[ms->n++] = m;
   return DWARF_CB_OK;
@@ -861,6 +899,9 @@ dmem_bundle_command (int argc, char **argv)
     fprintf (stderr, "dmem: bundle: cannot start zstd\n");
   else
     {
+      /* One compression thread beside the reading, as tar | zstd has (a
+	 libzstd built without threads compresses here: same output).  */
+      ZSTD_CCtx_setParameter (w.cctx, ZSTD_c_nbWorkers, 1);
       int ok = put_header (&w, MANIFEST, manifest_len, time (NULL)) == 0
 	       && put (&w, manifest, manifest_len, 0) == 0;
       static const unsigned char pad[512];

@@ -16,6 +16,7 @@ struct mapping
 {
   uint64_t start, end, offset;
   int readable, writable;
+  int written;  /* holds anonymous pages (relocated, copied on write) */
   char *path;   /* NULL: anonymous */
 };
 
@@ -56,12 +57,13 @@ slurp (const char *path, size_t *len)
   return buf;
 }
 
-/* /proc/PID/maps as mappings.  */
+/* /proc/PID/smaps as mappings, each marked written when it holds
+   anonymous (copied-on-write) pages.  */
 static struct mapping *
 read_mappings (pid_t pid, size_t *n)
 {
   char path[64];
-  snprintf (path, sizeof path, "/proc/%d/maps", (int) pid);
+  snprintf (path, sizeof path, "/proc/%d/smaps", (int) pid);
   FILE *f = fopen (path, "re");
   struct mapping *m = NULL;
   *n = 0;
@@ -70,9 +72,14 @@ read_mappings (pid_t pid, size_t *n)
   char line[4096 + 256];
   while (fgets (line, sizeof line, f) != NULL)
     {
-      unsigned long long start, end, offset, inode;
+      unsigned long long start, end, offset, inode, kb;
       char perms[8];
       int at = 0;
+      if (*n > 0 && sscanf (line, "Anonymous: %llu kB", &kb) == 1)
+	{
+	  m[*n - 1].written = kb > 0;
+	  continue;
+	}
       if (sscanf (line, "%llx-%llx %7s %llx %*s %llu %n", &start, &end,
 		  perms, &offset, &inode, &at) < 5)
 	continue;
@@ -80,7 +87,8 @@ read_mappings (pid_t pid, size_t *n)
       name[strcspn (name, "\n")] = '\0';
       m = dmem_xrealloc (m, *n + 1, sizeof *m);
       m[*n] = (struct mapping) { start, end, offset, perms[0] == 'r',
-	perms[1] == 'w', inode != 0 && name[0] == '/' ? strdup (name) : NULL };
+	perms[1] == 'w', 0,
+	inode != 0 && name[0] == '/' ? strdup (name) : NULL };
       (*n)++;
     }
   fclose (f);
@@ -166,9 +174,11 @@ dmem_write_core (struct dmem_target *t, int fd)
   add_note (&notes, &notes_len, NT_FILE, fnote, fsize);
   free (fnote);
 
-  /* What each mapping's PT_LOAD holds: writable and anonymous memory in
-     full (the snapshot), the first page of a file mapping at offset 0
-     (its ELF header and build ID), as the kernel's default filter.  */
+  /* What each mapping's PT_LOAD holds, as the kernel's default filter:
+     writable and anonymous memory and file mappings with pages written
+     (relocated read-only data: the link map's .dynamic) in full, the
+     first page of another file mapping at offset 0 (its ELF header and
+     build ID).  */
   size_t nphdr = nmaps + 1;
   GElf_Phdr *ph = dmem_xcalloc (nphdr, sizeof *ph);
   uint64_t offset = (64 + nphdr * 56 + notes_len + PAGE - 1) & ~(uint64_t) (PAGE - 1);
@@ -178,7 +188,7 @@ dmem_write_core (struct dmem_target *t, int fd)
     {
       struct mapping *m = &maps[i];
       uint64_t want = 0;
-      if (m->readable && (m->writable || m->path == NULL))
+      if (m->readable && (m->writable || m->written || m->path == NULL))
 	want = m->end - m->start;
       else if (m->readable && m->offset == 0)
 	want = PAGE;
