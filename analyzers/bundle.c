@@ -879,7 +879,8 @@ dmem_bundle_command (int argc, char **argv)
   char *manifest = NULL;
   size_t manifest_len = 0;
   FILE *mf = open_memstream (&manifest, &manifest_len);
-  write_manifest (mf, &t, pid ? source : core, st.st_size, &ms);
+  write_manifest (mf, &t, pid ? source : t.core_file ? t.core_file : core,
+		  st.st_size, &ms);
   fclose (mf);
 
   struct writer w = { .path = output };

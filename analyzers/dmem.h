@@ -135,6 +135,7 @@ struct dmem_target
   struct dmem_bundle *bundle;  /* the target is a bundle: its files */
   char *manifest;              /* ... and its manifest (JSON), or NULL */
   char *compression;           /* the core was read decompressed: how */
+  char *core_file;             /* the file opened (coredump:MATCH found) */
   struct dmem_mismatch *mismatches;
   size_t nmismatches;
   int debuginfod_probed;       /* the servers' failure was said once */

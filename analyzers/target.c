@@ -629,6 +629,7 @@ open_core (struct dmem_target *t, const char *path, const char *executable,
   struct stat st;
   if (fstat (t->fd, &st) != 0 || !S_ISREG (st.st_mode))
     return dmem_fail (t, "%s: not a regular file", path);
+  t->core_file = strdup (path);
   unsigned char magic[512];
   ssize_t nmagic = pread (t->fd, magic, sizeof magic, 0);
   enum dmem_compression kind = dmem_compression_of (magic, nmagic > 0
@@ -998,6 +999,7 @@ dmem_target_close (struct dmem_target *t)
   dmem_bundle_free (t->bundle);
   free (t->manifest);
   free (t->compression);
+  free (t->core_file);
   for (size_t i = 0; i < t->nmismatches; i++)
     free (t->mismatches[i].file);
   free (t->mismatches);

@@ -29,7 +29,7 @@ best () {
   b=
   for i in 1 2 3; do
     s=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
+    "$@" >/dev/null 2>bench.err || { echo "failed: $*: $(cat bench.err)" >&2; exit 1; }
     e=$(date +%s.%N)
     t=$(echo "$e - $s" | bc)
     if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
