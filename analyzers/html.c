@@ -32,14 +32,11 @@ escape_write (void *cookie, const char *buf, size_t size)
 
 /* The bundle's manifest, as a JSON string of the text the bundle holds (the
    page parses it, and shows it as text if it is not JSON: a bundle is
-   untrusted too), or null for a plain core.  Bundles (dmem bundle, being
-   added) keep theirs in the target as t->manifest; until that lands every
-   target is a plain core here, and the page says so.  */
+   untrusted too), or null for a plain core.  */
 static void
 json_manifest (FILE *out, const struct dmem_target *t)
 {
-  (void) t;
-  dmem_json_str (out, NULL);   /* with bundles: dmem_json_str (out, t->manifest) */
+  dmem_json_str (out, t->manifest);
 }
 
 /* See dmem.h.  */
