@@ -264,9 +264,10 @@ find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
 					 sizeof *t->mismatches);
 	  t->mismatches[t->nmismatches++] = (struct dmem_mismatch) {
 	    mod, strdup (spare_name ? spare_name : "?") };
-	  dmem_warn (t, "module %s: used %s all the same: its frames are "
-		     "marked [build-id mismatch] and may be wrong, and its "
-		     ".data/.bss roots are another file's, so leaks may be "
+	  dmem_warn (t, "module %s: %s does not match the build ID in the "
+		     "target's memory, and is used all the same: its symbols "
+		     "and .data/.bss roots are another file's (its frames are "
+		     "marked [build-id mismatch]), so leaks may be "
 		     "misreported", modname ? modname : "?",
 		     spare_name ? spare_name : "that file");
 	}
