@@ -51,7 +51,6 @@ static const char usage_text[] =
   "  diff      what grew between two snapshots, by allocation stack\n"
   "  symbolize function, inlined calls, file:line and module of return\n"
   "            addresses (STACK: ADDR[,ADDR...]); --pid does not stop it\n"
-
   "  bundle    one file of a core, its modules and debug info by build ID,\n"
   "            and a manifest: for analysis on another machine\n"
   "\n"
