@@ -1,4 +1,4 @@
-/* libFuzzer target: a byte string as a core file through the engine's API, every report in every format.  */
+/* libFuzzer target: a byte string as a target file through the engine's API (a core, a compressed core or a bundle: the engine tells them by their magic), every report in every format.  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
