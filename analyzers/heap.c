@@ -702,6 +702,15 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
   /* Unreadable counters stay 0.  */
   if (dmem_read (t, d[DMEM_DESC_STATS], h->stats, nstats * 8) != 0)
     memset (h->stats, 0, sizeof h->stats);
+  /* The runtime's peaks lag by what threads have not published yet (up to
+     DMEM_STAT_BATCH bytes each); the live heap is a peak it reached.  */
+  uint64_t live = 0;
+  for (size_t i = 0; i < h->nblocks; i++)
+    live += h->blocks[i].size;
+  if (h->stats[DMEM_STAT_PEAK_BYTES] < live)
+    h->stats[DMEM_STAT_PEAK_BYTES] = live;
+  if (h->stats[DMEM_STAT_PEAK_BLOCKS] < h->nblocks)
+    h->stats[DMEM_STAT_PEAK_BLOCKS] = h->nblocks;
   return 0;
 }
 
