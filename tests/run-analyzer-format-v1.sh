@@ -9,7 +9,10 @@ command -v xz >/dev/null || skip "xz is not installed"
 xz -dc "$data/core.xz" >v1.core || fail "cannot decompress the kept core"
 root=sysroot/tmp/dmem-format-v1
 mkdir -p "$root"
-cp "$data/format-v1" "$data/libdmem.so" "$root/"
+# The program is kept as format-v1.bin: beside format-v1.c, make would
+# rebuild a file named format-v1 from it (a program of another build-id).
+cp "$data/format-v1.bin" "$root/format-v1"
+cp "$data/libdmem.so" "$root/"
 # This machine's C library stands in for the one the core was taken with.
 for lib in /usr/lib/x86_64-linux-gnu/libc.so.6 \
            /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
@@ -19,6 +22,10 @@ done
 
 "$DMEM" leaks --sysroot=sysroot --format=json v1.core >leaks.json 2>leaks.err ||
   fail "dmem leaks of the format-1 core: $(cat leaks.err)"
+# The kept program and runtime are the very files the core was taken with.
+if grep -i "build.id" leaks.err | grep -q "dmem-format-v1"; then
+  fail "a kept file does not match the core: $(cat leaks.err)"
+fi
 "$DMEM" stacks --sysroot=sysroot --format=json v1.core >stacks.json 2>stacks.err ||
   fail "dmem stacks of the format-1 core: $(cat stacks.err)"
 "$DMEM" verify --sysroot=sysroot --format=json v1.core >verify.json 2>verify.err ||
