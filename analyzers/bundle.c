@@ -628,41 +628,6 @@ list_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
   return DWARF_CB_OK;
 }
 
-/* The program's name and command line from the core's NT_PRPSINFO note
-   (as the kernel keeps it: at most 80 bytes).  */
-static void
-core_command_line (struct dmem_target *t, char *fname, char *psargs,
-		   int *pid)
-{
-  Elf *elf = t->map;
-  size_t nphdr;
-  fname[0] = psargs[0] = '\0';
-  *pid = 0;
-  if (elf == NULL || elf_getphdrnum (elf, &nphdr) != 0)
-    return;
-  for (size_t i = 0; i < nphdr; i++)
-    {
-      GElf_Phdr phdr;
-      if (gelf_getphdr (elf, i, &phdr) == NULL || phdr.p_type != PT_NOTE)
-	continue;
-      Elf_Data *data = elf_getdata_rawchunk (elf, phdr.p_offset,
-					     phdr.p_filesz, ELF_T_NHDR);
-      size_t offset = 0, name_offset, desc_offset;
-      GElf_Nhdr nhdr;
-      while (data != NULL && offset < data->d_size
-	     && (offset = gelf_getnote (data, offset, &nhdr, &name_offset,
-					&desc_offset)) > 0)
-	if (nhdr.n_type == NT_PRPSINFO && nhdr.n_descsz >= 136)
-	  {
-	    const char *d = (const char *) data->d_buf + desc_offset;
-	    memcpy (pid, d + 24, 4);
-	    snprintf (fname, 17, "%.16s", d + 40);
-	    snprintf (psargs, 81, "%.80s", d + 56);
-	    return;
-	  }
-    }
-}
-
 /* Write the manifest of T (the core SOURCE, MS its modules) to OUT.  */
 static void
 write_manifest (FILE *out, struct dmem_target *t, const char *source,
@@ -673,11 +638,9 @@ write_manifest (FILE *out, struct dmem_target *t, const char *source,
   char when[64];
   time_t now = time (NULL);
   strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
-  char kernel[600], fname[17], psargs[81];
-  int pid;
+  char kernel[600];
   snprintf (kernel, sizeof kernel, "%s %s %s", u.sysname, u.release,
 	    u.version);
-  core_command_line (t, fname, psargs, &pid);
   fputs ("{\n  \"dmem_bundle\": 1,\n  \"created\": ", out);
   dmem_json_str (out, when);
   fputs (",\n  \"host\": ", out);
@@ -693,28 +656,24 @@ write_manifest (FILE *out, struct dmem_target *t, const char *source,
   fprintf (out, ", \"bytes\": %" PRIu64 ", \"compression\": ", core_size);
   dmem_json_str (out, t->compression ? t->compression : "none");
   fprintf (out, ", \"threads\": %zu},\n  \"program\": {\"pid\": %d, "
-	   "\"name\": ", t->nthreads, pid);
-  dmem_json_str (out, fname);
+	   "\"name\": ", t->nthreads, t->prog_pid);
+  dmem_json_str (out, t->prog_name);
   fputs (", \"command_line\": ", out);
-  dmem_json_str (out, psargs);
+  dmem_json_str (out, t->command_line);
   fputs ("},\n  \"modules\": [", out);
   for (size_t i = 0; i < ms->n; i++)
     {
       const struct module *m = &ms->m[i];
-      fprintf (out, "%s\n    {\"name\": ", i ? "," : "");
-      dmem_json_str (out, m->name);
-      fputs (", \"build_id\": ", out);
-      dmem_json_str (out, m->build_id);
-      fputs (", \"path\": ", out);
-      dmem_json_str (out, m->path);
-      fputs (", \"file\": ", out);
-      dmem_json_str (out, m->file);
-      fputs (", \"debug_path\": ", out);
-      dmem_json_str (out, m->debug_path);
-      fputs (", \"debug\": ", out);
-      dmem_json_str (out, m->debug);
-      fputs (", \"note\": ", out);
-      dmem_json_str (out, m->note);
+      const char *fields[][2] = {
+	{ "name", m->name }, { "build_id", m->build_id }, { "path", m->path },
+	{ "file", m->file }, { "debug_path", m->debug_path },
+	{ "debug", m->debug }, { "note", m->note } };
+      fputs (i ? ",\n    {" : "\n    {", out);
+      for (size_t k = 0; k < sizeof fields / sizeof *fields; k++)
+	{
+	  fprintf (out, "%s\"%s\": ", k ? ", " : "", fields[k][0]);
+	  dmem_json_str (out, fields[k][1]);
+	}
       putc ('}', out);
     }
   fputs ("\n  ]", out);

@@ -134,6 +134,10 @@ struct dmem_target
   int have_segments;
   struct dmem_bundle *bundle;  /* the target is a bundle: its files */
   char *manifest;              /* ... and its manifest (JSON), or NULL */
+  /* A core's NT_PRPSINFO, as the kernel keeps it: the program's name, its
+     command line (at most 80 bytes) and pid; empty and 0 when unknown.  */
+  char prog_name[17], command_line[81];
+  int prog_pid;
   char *compression;           /* the core was read decompressed: how */
   char *core_file;             /* the file opened (coredump:MATCH found) */
   struct dmem_mismatch *mismatches;

@@ -453,8 +453,9 @@ mark_file_mappings (struct dmem_target *t, const unsigned char *desc,
     }
 }
 
-/* Read the NT_PRSTATUS notes of PT_NOTE segment PHDR into t->threads and
-   mark file mappings from its NT_FILE note (regions must be sorted).  */
+/* Read the NT_PRSTATUS notes of PT_NOTE segment PHDR into t->threads,
+   its NT_PRPSINFO into t's program name, command line and pid, and mark
+   file mappings from its NT_FILE note (regions must be sorted).  */
 static void
 read_notes (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
 {
@@ -472,6 +473,13 @@ read_notes (struct dmem_target *t, Elf *elf, const GElf_Phdr *phdr)
 	  && memcmp ((char *) data->d_buf + name_offset, "CORE", 5) == 0)
 	mark_file_mappings (t, (unsigned char *) data->d_buf + desc_offset,
 			    nhdr.n_descsz);
+      if (nhdr.n_type == NT_PRPSINFO && nhdr.n_descsz >= 136)
+	{
+	  const char *d = (const char *) data->d_buf + desc_offset;
+	  memcpy (&t->prog_pid, d + 24, 4);
+	  snprintf (t->prog_name, sizeof t->prog_name, "%.16s", d + 40);
+	  snprintf (t->command_line, sizeof t->command_line, "%.80s", d + 56);
+	}
       if (nhdr.n_type != NT_PRSTATUS || nhdr.n_namesz != 5
 	  || memcmp ((char *) data->d_buf + name_offset, "CORE", 5) != 0
 	  || nhdr.n_descsz < PRSTATUS_REGS + DMEM_NREGS * 8)
