@@ -1,4 +1,4 @@
-"""dmem's gdb commands: show_alloc_stacks and dmem stacks|leaks|stats|mallinfo|verify|report.
+"""dmem's gdb commands: show_alloc_stacks and dmem SUBCOMMAND (`help dmem' lists them).
 
 Load with `source PREFIX/share/dmem/gdb/dmem.py` (gdb also auto-loads it with
 libdmem.so when its auto-load safe-path allows).  Every report comes from the
@@ -153,7 +153,7 @@ as `dmem stacks --all'.
 class _Dmem(gdb.Command):
     """Analyse the heap of a program run under the dmem runtime.
 
-Usage: dmem stacks|leaks|stats|mallinfo|verify|report [OPTIONS]
+Usage: dmem stacks|leaks|stats|mallinfo|verify|explain|diff|report|symbolize [OPTIONS]
 
 Reads the block headers that libdmem.so keeps in the core or live process,
 with the same engine and in the same words as the dmem command.  Run
