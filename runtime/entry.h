@@ -41,6 +41,6 @@ DMEM_HIDDEN void dmem__trace (const char *name, const char *spec, ...);
 #define IMPL __attribute__ ((used, visibility ("hidden")))
 #define STACK(pcs, sp, bp)                                               \
   uint64_t pcs[DMEM_STACK_DEPTH];                                        \
-  dmem__caller_stack (pcs, DMEM_STACK_DEPTH, sp, bp)
+  dmem__caller_stack (pcs, sp, bp)
 
 #endif

@@ -741,13 +741,10 @@ walk_and_keep (struct recent *r, uint64_t *pcs, uint64_t ra, uint64_t sp,
 }
 
 int
-dmem__caller_stack (uint64_t *pcs, int depth, const uint64_t *entry_sp,
-                    uint64_t entry_bp)
+dmem__caller_stack (uint64_t *pcs, const uint64_t *entry_sp, uint64_t entry_bp)
 {
   uint64_t ra = entry_sp[0], sp = (uint64_t) (uintptr_t) (entry_sp + 1);
   pcs[0] = ra;
-  if (unlikely (depth != DMEM_STACK_DEPTH))
-    return 1 + unwind (ra - 1, sp, entry_bp, pcs + 1, depth - 1, 0, NULL);
   struct recent *r = &recent[((sp >> 4) ^ (ra >> 2)) % RECENT];
   uint64_t gen = __atomic_load_n (&generation, __ATOMIC_ACQUIRE);
   if (r->sp == sp && r->ra == ra && r->generation == gen)

@@ -12,12 +12,14 @@
    rest.  Returns how many were stored.  */
 DMEM_HIDDEN int dmem__capture_stack (uint64_t *pcs, int depth);
 
-/* Store in PCS the stack of the caller of an entry point of the runtime:
-   ENTRY_SP is the stack pointer at the entry point's first instruction (it
-   points at the return address) and ENTRY_BP the rbp there.  Faster than
-   dmem__capture_stack: no frame of the runtime is walked.  */
-DMEM_HIDDEN int dmem__caller_stack (uint64_t *pcs, int depth,
-                                    const uint64_t *entry_sp, uint64_t entry_bp);
+/* Store in PCS (DMEM_STACK_DEPTH words, 0-filled) the stack of the caller
+   of an entry point of the runtime: ENTRY_SP is the stack pointer at the
+   entry point's first instruction (it points at the return address) and
+   ENTRY_BP the rbp there.  Faster than dmem__capture_stack: no frame of the
+   runtime is walked, and a stack this thread took lately from the same SP
+   is checked rather than walked again.  Returns how many were stored.  */
+DMEM_HIDDEN int dmem__caller_stack (uint64_t *pcs, const uint64_t *entry_sp,
+                                    uint64_t entry_bp);
 
 /* Store in PCS the stack of an interrupted context (a signal's ucontext):
    PC itself, then up to DEPTH-1 return addresses.  Returns how many.  */
