@@ -75,7 +75,8 @@ power_of_two_above (size_t align)
 /* Throwing new out of memory: call the new handler and retry while one is
    installed (it frees memory, throws or ends the program), else throw.  */
 __attribute__ ((noinline, cold)) static void *
-new_failed (size_t size, size_t align, int kind, const uint64_t *pcs)
+new_failed (size_t size, size_t align, int kind,
+            const struct dmem_stack *stack)
 {
   for (;;)
     {
@@ -83,19 +84,20 @@ new_failed (size_t size, size_t align, int kind, const uint64_t *pcs)
       if (h == NULL)
         throw_bad_alloc ();
       h ();
-      void *p = dmem__new (size, align, kind, pcs);
+      void *p = dmem__new (size, align, kind, stack);
       if (p != NULL)
         return p;
     }
 }
 
 static inline void *
-new_throwing (size_t size, size_t align, int kind, const uint64_t *pcs)
+new_throwing (size_t size, size_t align, int kind,
+              const struct dmem_stack *stack)
 {
-  void *p = dmem__new (size, align, kind, pcs);
+  void *p = dmem__new (size, align, kind, stack);
   if (likely (p != NULL))
     return p;
-  return new_failed (size, align, kind, pcs);
+  return new_failed (size, align, kind, stack);
 }
 
 /* Nothrow new: NULL on failure.  A new handler may throw, and C cannot
@@ -103,10 +105,11 @@ new_throwing (size_t size, size_t align, int kind, const uint64_t *pcs)
    nothrow new (NEXT, found below us), which catches std::bad_alloc around
    a call of the throwing new, ours.  */
 static void *
-new_nothrow (size_t size, size_t align, int kind, const uint64_t *pcs,
+new_nothrow (size_t size, size_t align, int kind,
+             const struct dmem_stack *stack,
              void **next, const char *next_name)
 {
-  void *p = dmem__new (size, align, kind, pcs);
+  void *p = dmem__new (size, align, kind, stack);
   if (likely (p != NULL) || current_new_handler () == NULL)
     return p;
   void *f = __atomic_load_n (next, __ATOMIC_ACQUIRE);
@@ -212,8 +215,8 @@ static const char *const delete_names[] = { "", "operator delete",
   dmem__##name##_entry (size_t size, const uint64_t *sp, uint64_t bp)    \
   {                                                                      \
     FORWARD (name, void *(*) (size_t), size);                            \
-    STACK (pcs, sp, bp);                                                 \
-    void *p = new_throwing (size, 0, kind, pcs);                         \
+    STACK (stack, sp, bp);                                                 \
+    void *p = new_throwing (size, 0, kind, &stack);                         \
     TRACE (new_names[kind], "n=p", U (size), U (p));                     \
     return p;                                                            \
   }
@@ -225,8 +228,8 @@ static const char *const delete_names[] = { "", "operator delete",
   {                                                                      \
     FORWARD (name, void *(*) (size_t, const void *), size, tag);         \
     static void *next;                                                   \
-    STACK (pcs, sp, bp);                                                 \
-    void *p = new_nothrow (size, 0, kind, pcs, &next, #name);            \
+    STACK (stack, sp, bp);                                                 \
+    void *p = new_nothrow (size, 0, kind, &stack, &next, #name);            \
     TRACE (new_names[kind], "n=p", U (size), U (p));                     \
     return p;                                                            \
   }
@@ -237,8 +240,8 @@ static const char *const delete_names[] = { "", "operator delete",
                         uint64_t bp)                                     \
   {                                                                      \
     FORWARD (name, void *(*) (size_t, size_t), size, align);             \
-    STACK (pcs, sp, bp);                                                 \
-    void *p = new_throwing (size, power_of_two_above (align), kind, pcs); \
+    STACK (stack, sp, bp);                                                 \
+    void *p = new_throwing (size, power_of_two_above (align), kind, &stack); \
     TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
     return p;                                                            \
   }
@@ -251,8 +254,8 @@ static const char *const delete_names[] = { "", "operator delete",
     FORWARD (name, void *(*) (size_t, size_t, const void *), size, align, \
              tag);                                                       \
     static void *next;                                                   \
-    STACK (pcs, sp, bp);                                                 \
-    void *p = new_nothrow (size, power_of_two_above (align), kind, pcs,  \
+    STACK (stack, sp, bp);                                                 \
+    void *p = new_nothrow (size, power_of_two_above (align), kind, &stack,  \
                            &next, #name);                                \
     TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
     return p;                                                            \
@@ -272,15 +275,24 @@ NEW_ALIGNED_NOTHROW (_ZnamSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
    stack that freed each block), as free does.  The size and alignment
    arguments need no use: the header knows both.  DELETEn takes n
    arguments, which puts the stack pointer in the next register.  */
+static __attribute__ ((noinline)) void
+delete_noted (void *p, int kind, const uint64_t *sp, uint64_t bp)
+{
+  TRACE (delete_names[kind], "p", U (p));
+  if (dmem__quarantine_on () && p != NULL)
+    {
+      STACK (stack, sp, bp);
+      dmem__delete (p, kind, stack.pcs);
+    }
+  else
+    dmem__delete (p, kind, NULL);
+}
+
 static inline void
 delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
 {
-  TRACE (delete_names[kind], "p", U (p));
-  if (unlikely (dmem__quarantine_on ()) && p != NULL)
-    {
-      STACK (pcs, sp, bp);
-      dmem__delete (p, kind, pcs);
-    }
+  if (unlikely (dmem__options.trace_stderr || dmem__quarantine_on ()))
+    delete_noted (p, kind, sp, bp);
   else
     dmem__delete (p, kind, NULL);
 }

@@ -39,8 +39,8 @@ DMEM_HIDDEN void dmem__trace (const char *name, const char *spec, ...);
            "\t.cfi_endproc\n"                                             \
            ".size " #name ", .-" #name "\n")
 #define IMPL __attribute__ ((used, visibility ("hidden")))
-#define STACK(pcs, sp, bp)                                               \
-  uint64_t pcs[DMEM_STACK_DEPTH];                                        \
-  dmem__caller_stack (pcs, sp, bp)
+#define STACK(stack, sp, bp)                                             \
+  struct dmem_stack stack;                                               \
+  dmem__caller_stack (&stack, sp, bp)
 
 #endif

@@ -140,13 +140,10 @@ boot_size (const void *p)
 
 /* Find the next allocator in link order.  Returns nonzero once bound; zero
    while binding is under way (the caller then uses the start-up buffer).  */
-static int
-bind (void)
+static __attribute__ ((noinline)) int
+bind_now (void)
 {
-  int s = __atomic_load_n (&bind_state, __ATOMIC_ACQUIRE);
-  if (likely (s == BOUND))
-    return 1;
-  s = UNBOUND;
+  int s = UNBOUND;
   if (!__atomic_compare_exchange_n (&bind_state, &s, BINDING, 0,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
     return 0; /* we are inside dlsym, or another thread binds */
@@ -169,6 +166,14 @@ bind (void)
   return 1;
 }
 
+static inline int
+bind (void)
+{
+  if (likely (__atomic_load_n (&bind_state, __ATOMIC_ACQUIRE) == BOUND))
+    return 1;
+  return bind_now ();
+}
+
 struct mallinfo2
 dmem__next_mallinfo2 (void)
 {
@@ -178,6 +183,11 @@ dmem__next_mallinfo2 (void)
     m = next.mallinfo2 ();
   return m;
 }
+
+/* The steps of malloc and free are written as functions for reading, and
+   inlined into the entry points, which call nothing else on their common
+   path: a call and return per step cost more than some of the steps.  */
+#define STEP static inline __attribute__ ((always_inline))
 
 /* ---- counters ----------------------------------------------------------- */
 
@@ -215,16 +225,18 @@ publish (void)
   pending_total = 0;
 }
 
-static void
+STEP void
 count (int64_t bytes, int64_t blocks)
 {
   pending_bytes += bytes;
   pending_blocks += blocks;
   if (bytes > 0)
     pending_total += (uint64_t) bytes;
-  if (unlikely (pending_bytes >= DMEM_STAT_BATCH || pending_bytes <= -DMEM_STAT_BATCH
-                || pending_blocks >= DMEM_STAT_BATCH_BLOCKS
-                || pending_blocks <= -DMEM_STAT_BATCH_BLOCKS))
+  /* |x| >= BATCH as one unsigned compare each.  */
+  if (unlikely ((uint64_t) (pending_bytes + DMEM_STAT_BATCH - 1)
+                >= 2 * DMEM_STAT_BATCH - 1
+                || (uint64_t) (pending_blocks + DMEM_STAT_BATCH_BLOCKS - 1)
+                   >= 2 * DMEM_STAT_BATCH_BLOCKS - 1))
     publish ();
 }
 
@@ -236,13 +248,13 @@ count_event (enum dmem_stat which)
 
 /* ---- shard lists ------------------------------------------------------------ */
 
-/* A block's shard follows the thread that allocated it: a thread mostly
-   frees what it allocated, so its shard's lock and list stay in its own
-   cache instead of bouncing between cores.  */
+/* A block's shard follows the thread that allocated it (its kernel thread
+   id): a thread mostly frees what it allocated, so its shard's lock and
+   list stay in its own cache instead of bouncing between cores.  */
 static inline unsigned
-shard_for (uint64_t thread)
+shard_for (uint32_t tid)
 {
-  uint64_t h = (thread >> 12) * 0x9e3779b97f4a7c15ULL;
+  uint64_t h = tid * 0x9e3779b97f4a7c15ULL;
   return (unsigned) (h >> (64 - 6));
 }
 _Static_assert (DMEM_SHARD_COUNT == 64, "shard_for takes 6 bits");
@@ -262,7 +274,7 @@ magic_of (const struct dmem_block *b, uint64_t magic)
 /* Put B on shard S as a block of SIZE bytes.  Only the links are written
    under the lock: the header's other stores come after it, so taking the
    lock does not wait for them to reach memory.  */
-static void
+STEP void
 link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size)
 {
   dmem__lock (&s->lock);
@@ -278,17 +290,17 @@ link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size)
   count ((int64_t) size, 1);
 }
 
-/* Track B, a new block of SIZE bytes allocated as KIND from the stack
-   PCS.  */
-static void *
+/* Track B, a new block of SIZE bytes allocated as KIND from STACK.  */
+STEP void *
 track (struct dmem_block *b, size_t size, uint32_t align_pad, int kind,
-       const uint64_t pcs[DMEM_STACK_DEPTH])
+       const struct dmem_stack *stack)
 {
-  unsigned shard = shard_for ((uint64_t) pthread_self ());
+  uint32_t tid = (uint32_t) dmem__tid ();
+  unsigned shard = shard_for (tid);
   link_block (b, &dmem__state.shards[shard], size);
   b->size = size;
-  b->tid = (uint32_t) dmem__tid ();
-  b->stack = dmem__depot_put (pcs);
+  b->tid = tid;
+  b->stack = stack->id;
   b->align_pad = align_pad;
   b->shard = (uint8_t) shard;
   b->kind = (uint8_t) kind;
@@ -299,7 +311,7 @@ track (struct dmem_block *b, size_t size, uint32_t align_pad, int kind,
 }
 
 /* Take B off its shard and mark it freed.  */
-static void
+STEP void
 untrack (struct dmem_block *b)
 {
   struct dmem_shard *s = shard_of (b);
@@ -374,21 +386,26 @@ release_memory (struct dmem_block *b)
 
 /* Free live block B: check its guard, unlist it, then quarantine it (with
    FREE_PCS, the stack freeing it, taken here if NULL) or give it back.  */
-static void
+/* Quarantine B, freed from FREE_PCS (taken here if NULL).  */
+static __attribute__ ((noinline)) void
+quarantine (struct dmem_block *b, const uint64_t *free_pcs)
+{
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  if (free_pcs == NULL)
+    {
+      dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
+      free_pcs = pcs;
+    }
+  dmem__quarantine (b, free_pcs, release_memory);
+}
+
+STEP void
 release (struct dmem_block *b, const uint64_t *free_pcs)
 {
   dmem__guard_check (b);
   untrack (b);
   if (unlikely (dmem__quarantine_on ()))
-    {
-      uint64_t pcs[DMEM_STACK_DEPTH];
-      if (free_pcs == NULL)
-        {
-          dmem__capture_stack (pcs, DMEM_STACK_DEPTH);
-          free_pcs = pcs;
-        }
-      dmem__quarantine (b, free_pcs, release_memory);
-    }
+    quarantine (b, free_pcs);
   else
     release_memory (b);
 }
@@ -397,18 +414,18 @@ release (struct dmem_block *b, const uint64_t *free_pcs)
 
 /* Whether fault injection fails this allocation (errno is then ENOMEM).  */
 static inline int
-injected_failure (const uint64_t *pcs, size_t size)
+injected_failure (const struct dmem_stack *stack, size_t size)
 {
   if (likely (!__atomic_load_n (&dmem__failing, __ATOMIC_RELAXED))
-      || !dmem__should_fail (pcs, size))
+      || !dmem__should_fail (stack->pcs, size))
     return 0;
   errno = ENOMEM;
   return 1;
 }
 
 /* A new block of SIZE bytes allocated as KIND.  */
-static void *
-malloc_as (size_t size, int kind, const uint64_t *pcs)
+STEP void *
+malloc_as (size_t size, int kind, const struct dmem_stack *stack)
 {
   if (unlikely (!bind ()))
     return boot_alloc (size);
@@ -417,7 +434,7 @@ malloc_as (size_t size, int kind, const uint64_t *pcs)
       errno = ENOMEM;
       return NULL;
     }
-  if (injected_failure (pcs, size))
+  if (injected_failure (stack, size))
     return NULL;
   struct dmem_block *b = next.malloc (size + SPARE);
   if (unlikely (b == NULL))
@@ -425,17 +442,17 @@ malloc_as (size_t size, int kind, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (b, size, 0, kind, pcs);
+  return track (b, size, 0, kind, stack);
 }
 
 void *
-dmem__malloc (size_t size, const uint64_t *pcs)
+dmem__malloc (size_t size, const struct dmem_stack *stack)
 {
-  return malloc_as (size, DMEM_ALLOC_MALLOC, pcs);
+  return malloc_as (size, DMEM_ALLOC_MALLOC, stack);
 }
 
 void *
-dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
+dmem__calloc (size_t n, size_t size, const struct dmem_stack *stack)
 {
   size_t total;
   if (unlikely (__builtin_mul_overflow (n, size, &total) || total > MAX_REQUEST))
@@ -445,7 +462,7 @@ dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
     }
   if (unlikely (!bind ()))
     return boot_alloc (total); /* the start-up buffer is zeroed */
-  if (injected_failure (pcs, total))
+  if (injected_failure (stack, total))
     return NULL;
   struct dmem_block *b = next.calloc (1, total + SPARE);
   if (unlikely (b == NULL))
@@ -453,12 +470,13 @@ dmem__calloc (size_t n, size_t size, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (b, total, 0, DMEM_ALLOC_MALLOC, pcs);
+  return track (b, total, 0, DMEM_ALLOC_MALLOC, stack);
 }
 
-/* Free P as KIND: by free, or by operator delete or delete[].  */
-static void
-free_as (void *p, int kind, const uint64_t *free_pcs)
+/* Free P as KIND (free, or operator delete or delete[]): anything but a
+   live block of ours freed as it was allocated.  */
+static __attribute__ ((noinline)) void
+free_other (void *p, int kind, const uint64_t *free_pcs)
 {
   if (p == NULL || is_boot (p))
     return;
@@ -480,6 +498,21 @@ free_as (void *p, int kind, const uint64_t *free_pcs)
     }
 }
 
+/* Free P as KIND.  The common case, a live block of ours freed as it was
+   allocated, is told by the header's magic and kind alone: P - 8 is
+   readable when P is not at the start of a page.  */
+STEP void
+free_as (void *p, int kind, const uint64_t *free_pcs)
+{
+  uintptr_t u = (uintptr_t) p;
+  struct dmem_block *b = (struct dmem_block *) p - 1;
+  if (likely ((u & 15) == 0 && (u & 4095) >= 8 && !is_boot (p)
+              && b->magic == magic_of (b, DMEM_BLOCK_MAGIC) && b->kind == kind))
+    release (b, free_pcs);
+  else
+    free_other (p, kind, free_pcs);
+}
+
 void
 dmem__free (void *p, const uint64_t *free_pcs)
 {
@@ -493,19 +526,19 @@ dmem__delete (void *p, int kind, const uint64_t *free_pcs)
 }
 
 void *
-dmem__realloc (void *p, size_t size, const uint64_t *pcs)
+dmem__realloc (void *p, size_t size, const struct dmem_stack *stack)
 {
   if (p == NULL)
-    return dmem__malloc (size, pcs);
+    return dmem__malloc (size, stack);
   if (size == 0)
     {
       /* glibc frees and returns NULL.  */
-      dmem__free (p, pcs);
+      dmem__free (p, stack->pcs);
       return NULL;
     }
   if (unlikely (is_boot (p) || !bind ()))
     {
-      void *q = dmem__malloc (size, pcs);
+      void *q = dmem__malloc (size, stack);
       if (q && is_boot (p))
         memcpy (q, p, boot_size (p) < size ? boot_size (p) : size);
       return q;
@@ -532,15 +565,15 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
     {
       /* Keep the header at a fixed distance from the underlying block:
          move the contents to an ordinary block.  */
-      void *q = dmem__malloc (size, pcs);
+      void *q = dmem__malloc (size, stack);
       if (q)
         {
           memcpy (q, p, b->size < size ? b->size : size);
-          release (b, pcs);
+          release (b, stack->pcs);
         }
       return q;
     }
-  if (injected_failure (pcs, size))
+  if (injected_failure (stack, size))
     return NULL;
   dmem__guard_check (b);
   untrack (b);
@@ -553,15 +586,16 @@ dmem__realloc (void *p, size_t size, const uint64_t *pcs)
       count_event (DMEM_STAT_FAILED_ALLOCS);
       return NULL;
     }
-  return track (nb, size, 0, DMEM_ALLOC_MALLOC, pcs);
+  return track (nb, size, 0, DMEM_ALLOC_MALLOC, stack);
 }
 
 /* A new block of SIZE bytes aligned to ALIGN, allocated as KIND.  */
 static void *
-aligned_as (size_t align, size_t size, int kind, const uint64_t *pcs)
+aligned_as (size_t align, size_t size, int kind,
+            const struct dmem_stack *stack)
 {
   if (align <= 16)
-    return malloc_as (size, kind, pcs);
+    return malloc_as (size, kind, stack);
   if (unlikely (!bind ()))
     {
       errno = ENOMEM; /* never needed by dlsym */
@@ -575,7 +609,7 @@ aligned_as (size_t align, size_t size, int kind, const uint64_t *pcs)
       errno = ENOMEM;
       return NULL;
     }
-  if (injected_failure (pcs, size))
+  if (injected_failure (stack, size))
     return NULL;
   void *raw;
   int err = next.posix_memalign (&raw, align, pad + size + DMEM_GUARD_SIZE);
@@ -586,20 +620,21 @@ aligned_as (size_t align, size_t size, int kind, const uint64_t *pcs)
       return NULL;
     }
   struct dmem_block *b = (struct dmem_block *) ((char *) raw + pad - HDR);
-  return track (b, size, (uint32_t) (pad - HDR), kind, pcs);
+  return track (b, size, (uint32_t) (pad - HDR), kind, stack);
 }
 
 void *
-dmem__aligned (size_t align, size_t size, const uint64_t *pcs)
+dmem__aligned (size_t align, size_t size, const struct dmem_stack *stack)
 {
-  return aligned_as (align, size, DMEM_ALLOC_MALLOC, pcs);
+  return aligned_as (align, size, DMEM_ALLOC_MALLOC, stack);
 }
 
 void *
-dmem__new (size_t size, size_t align, int kind, const uint64_t *pcs)
+dmem__new (size_t size, size_t align, int kind,
+           const struct dmem_stack *stack)
 {
-  return align > 16 ? aligned_as (align, size, kind, pcs)
-                    : malloc_as (size, kind, pcs);
+  return align > 16 ? aligned_as (align, size, kind, stack)
+                    : malloc_as (size, kind, stack);
 }
 
 size_t

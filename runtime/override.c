@@ -52,23 +52,34 @@ ENTRY (malloc, dmem__malloc_entry, "rsi", "rdx");
 IMPL void *
 dmem__malloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
 {
-  STACK (pcs, sp, bp);
-  void *p = dmem__malloc (size, pcs);
+  STACK (stack, sp, bp);
+  void *p = dmem__malloc (size, &stack);
   TRACE ("malloc", "n=p", U (size), U (p));
   return p;
+}
+
+/* free when tracing or quarantining: out of line, so that the common path
+   is a jump to dmem__free.  */
+static __attribute__ ((noinline)) void
+free_noted (void *p, const uint64_t *sp, uint64_t bp)
+{
+  TRACE ("free", "p", U (p));
+  if (dmem__quarantine_on () && p != NULL)
+    {
+      /* The quarantine keeps the stack that freed each block.  */
+      STACK (stack, sp, bp);
+      dmem__free (p, stack.pcs);
+    }
+  else
+    dmem__free (p, NULL);
 }
 
 ENTRY (free, dmem__free_entry, "rsi", "rdx");
 IMPL void
 dmem__free_entry (void *p, const uint64_t *sp, uint64_t bp)
 {
-  TRACE ("free", "p", U (p));
-  if (unlikely (dmem__quarantine_on ()) && p != NULL)
-    {
-      /* The quarantine keeps the stack that freed each block.  */
-      STACK (pcs, sp, bp);
-      dmem__free (p, pcs);
-    }
+  if (unlikely (dmem__options.trace_stderr || dmem__quarantine_on ()))
+    free_noted (p, sp, bp);
   else
     dmem__free (p, NULL);
 }
@@ -77,8 +88,8 @@ ENTRY (calloc, dmem__calloc_entry, "rdx", "rcx");
 IMPL void *
 dmem__calloc_entry (size_t n, size_t size, const uint64_t *sp, uint64_t bp)
 {
-  STACK (pcs, sp, bp);
-  void *p = dmem__calloc (n, size, pcs);
+  STACK (stack, sp, bp);
+  void *p = dmem__calloc (n, size, &stack);
   TRACE ("calloc", "nn=p", U (n), U (size), U (p));
   return p;
 }
@@ -87,8 +98,8 @@ ENTRY (realloc, dmem__realloc_entry, "rdx", "rcx");
 IMPL void *
 dmem__realloc_entry (void *old, size_t size, const uint64_t *sp, uint64_t bp)
 {
-  STACK (pcs, sp, bp);
-  void *p = dmem__realloc (old, size, pcs);
+  STACK (stack, sp, bp);
+  void *p = dmem__realloc (old, size, &stack);
   TRACE ("realloc", "pn=p", U (old), U (size), U (p));
   return p;
 }
@@ -107,8 +118,8 @@ dmem__reallocarray_entry (void *old, size_t n, size_t size,
     }
   else
     {
-      STACK (pcs, sp, bp);
-      p = dmem__realloc (old, total, pcs);
+      STACK (stack, sp, bp);
+      p = dmem__realloc (old, total, &stack);
     }
   TRACE ("reallocarray", "pnn=p", U (old), U (n), U (size), U (p));
   return p;
@@ -128,9 +139,9 @@ dmem__posix_memalign_entry (void **out, size_t align, size_t size,
   int err = EINVAL;
   if (power_of_two (align) && align % sizeof (void *) == 0)
     {
-      STACK (pcs, sp, bp);
+      STACK (stack, sp, bp);
       int saved = errno;
-      void *p = dmem__aligned (align, size, pcs);
+      void *p = dmem__aligned (align, size, &stack);
       err = p ? 0 : errno;
       errno = saved;
       if (p)
@@ -148,8 +159,8 @@ dmem__aligned_alloc_entry (size_t align, size_t size, const uint64_t *sp,
   void *p = NULL;
   if (power_of_two (align))
     {
-      STACK (pcs, sp, bp);
-      p = dmem__aligned (align, size, pcs);
+      STACK (stack, sp, bp);
+      p = dmem__aligned (align, size, &stack);
     }
   else
     errno = EINVAL;
@@ -171,8 +182,8 @@ dmem__memalign_entry (size_t align, size_t size, const uint64_t *sp,
       size_t a = 1;
       while (a < align)
         a <<= 1;
-      STACK (pcs, sp, bp);
-      p = dmem__aligned (a, size, pcs);
+      STACK (stack, sp, bp);
+      p = dmem__aligned (a, size, &stack);
     }
   TRACE ("memalign", "nn=p", U (align), U (size), U (p));
   return p;
@@ -182,8 +193,8 @@ ENTRY (valloc, dmem__valloc_entry, "rsi", "rdx");
 IMPL void *
 dmem__valloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
 {
-  STACK (pcs, sp, bp);
-  void *p = dmem__aligned ((size_t) getpagesize (), size, pcs);
+  STACK (stack, sp, bp);
+  void *p = dmem__aligned ((size_t) getpagesize (), size, &stack);
   TRACE ("valloc", "n=p", U (size), U (p));
   return p;
 }
@@ -199,8 +210,8 @@ dmem__pvalloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
     errno = ENOMEM;
   else
     {
-      STACK (pcs, sp, bp);
-      p = dmem__aligned (page, rounded ? rounded : page, pcs);
+      STACK (stack, sp, bp);
+      p = dmem__aligned (page, rounded ? rounded : page, &stack);
     }
   TRACE ("pvalloc", "n=p", U (size), U (p));
   return p;

@@ -33,20 +33,19 @@ dmem__trylock (int *lock)
   return __atomic_exchange_n (lock, 1, __ATOMIC_ACQUIRE) == 0;
 }
 
-static __thread pid_t cached_tid;
+__thread pid_t dmem__cached_tid;
 
 pid_t
-dmem__tid (void)
+dmem__tid_slow (void)
 {
-  if (unlikely (cached_tid == 0))
-    cached_tid = (pid_t) syscall (SYS_gettid);
-  return cached_tid;
+  dmem__cached_tid = (pid_t) syscall (SYS_gettid);
+  return dmem__cached_tid;
 }
 
 void
 dmem__forget_tid (void)
 {
-  cached_tid = 0;
+  dmem__cached_tid = 0;
 }
 
 int

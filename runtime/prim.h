@@ -34,7 +34,15 @@ DMEM_HIDDEN int dmem__trylock (int *lock);
 
 /* The calling thread's kernel thread id, cached per thread.
    dmem__forget_tid: after fork, in the child, the cache is stale.  */
-DMEM_HIDDEN pid_t dmem__tid (void);
+DMEM_HIDDEN extern __thread pid_t dmem__cached_tid;
+DMEM_HIDDEN pid_t dmem__tid_slow (void);
+static inline pid_t
+dmem__tid (void)
+{
+  if (likely (dmem__cached_tid != 0))
+    return dmem__cached_tid;
+  return dmem__tid_slow ();
+}
 DMEM_HIDDEN void dmem__forget_tid (void);
 
 /* Whether the page holding ADDR is mapped (one mincore(2) call).  */

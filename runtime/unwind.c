@@ -14,6 +14,7 @@
 #include <link.h>
 #include <string.h>
 
+#include "depot.h"
 #include "dmem/format.h"
 
 /* DWARF register numbers on x86-64.  */
@@ -705,8 +706,9 @@ dmem__unwind_from (uint64_t pc, uint64_t sp, uint64_t bp, uint64_t *pcs,
    point and return address.  A loop allocating from one place calls with
    the same SP and return address each time; if each return address the walk
    read is still in its slot, the walk would read the same words and find
-   the same stack, so it is not walked again.  That holds only when every
-   frame's CFA came from its SP: stacks that needed rbp are not kept here.  */
+   the same stack, so it is not walked again, nor looked up in the depot.
+   That holds only when every frame's CFA came from its SP: stacks that
+   needed rbp are not kept here.  */
 #define RECENT 4
 #define RECENT_PCS (DMEM_STACK_DEPTH - 1)  /* the PCs after ra */
 struct recent
@@ -714,37 +716,41 @@ struct recent
   uint64_t sp, ra, generation;  /* sp 0: empty */
   uint64_t slots[RECENT_PCS];
   uint64_t pcs[RECENT_PCS];
+  uint32_t id;                  /* of ra and pcs in the depot */
 };
 static __thread struct recent recent[RECENT];
 
-/* The miss path of dmem__caller_stack: walk, and keep the stack in R.  */
-static __attribute__ ((noinline)) int
-walk_and_keep (struct recent *r, uint64_t *pcs, uint64_t ra, uint64_t sp,
-               uint64_t bp, uint64_t gen)
+/* The miss path of dmem__caller_stack: walk, look the stack up in the
+   depot, and keep both in R.  */
+static __attribute__ ((noinline)) void
+walk_and_keep (struct recent *r, struct dmem_stack *stack, uint64_t ra,
+               uint64_t sp, uint64_t bp, uint64_t gen)
 {
   uint64_t slots[RECENT_PCS];
-  int n = unwind (ra - 1, sp, bp, pcs + 1, RECENT_PCS, 0, slots);
+  int n = unwind (ra - 1, sp, bp, stack->pcs + 1, RECENT_PCS, 0, slots);
+  stack->id = dmem__depot_put (stack->pcs);
   /* Kept only when the walk ended at the depth wanted: one that ended
      earlier stopped on a word it read and did not store.  */
   if (n != RECENT_PCS)
-    return 1 + (n < 0 ? -1 - n : n);
+    return;
   /* A signal handler allocating meanwhile sees the entry empty.  */
   r->sp = 0;
   __atomic_signal_fence (__ATOMIC_SEQ_CST);
   r->ra = ra;
   r->generation = gen;
   memcpy (r->slots, slots, sizeof r->slots);
-  memcpy (r->pcs, pcs + 1, sizeof r->pcs);
+  memcpy (r->pcs, stack->pcs + 1, sizeof r->pcs);
+  r->id = stack->id;
   __atomic_signal_fence (__ATOMIC_SEQ_CST);
   r->sp = sp;
-  return DMEM_STACK_DEPTH;
 }
 
-int
-dmem__caller_stack (uint64_t *pcs, const uint64_t *entry_sp, uint64_t entry_bp)
+void
+dmem__caller_stack (struct dmem_stack *stack, const uint64_t *entry_sp,
+                    uint64_t entry_bp)
 {
   uint64_t ra = entry_sp[0], sp = (uint64_t) (uintptr_t) (entry_sp + 1);
-  pcs[0] = ra;
+  stack->pcs[0] = ra;
   struct recent *r = &recent[((sp >> 4) ^ (ra >> 2)) % RECENT];
   uint64_t gen = __atomic_load_n (&generation, __ATOMIC_ACQUIRE);
   if (r->sp == sp && r->ra == ra && r->generation == gen)
@@ -755,9 +761,10 @@ dmem__caller_stack (uint64_t *pcs, const uint64_t *entry_sp, uint64_t entry_bp)
         changed |= *(const uint64_t *) (uintptr_t) r->slots[i] ^ r->pcs[i];
       if (likely (changed == 0))
         {
-          memcpy (pcs + 1, r->pcs, sizeof r->pcs);
-          return DMEM_STACK_DEPTH;
+          memcpy (stack->pcs + 1, r->pcs, sizeof r->pcs);
+          stack->id = r->id;
+          return;
         }
     }
-  return walk_and_keep (r, pcs, ra, sp, entry_bp, gen);
+  walk_and_keep (r, stack, ra, sp, entry_bp, gen);
 }

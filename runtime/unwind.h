@@ -5,6 +5,7 @@
 #define DMEM_UNWIND_H
 
 #include <stdint.h>
+#include "dmem/format.h"
 #include "prim.h"
 
 /* Store in PCS up to DEPTH return addresses of the current call stack,
@@ -12,14 +13,24 @@
    rest.  Returns how many were stored.  */
 DMEM_HIDDEN int dmem__capture_stack (uint64_t *pcs, int depth);
 
-/* Store in PCS (DMEM_STACK_DEPTH words, 0-filled) the stack of the caller
-   of an entry point of the runtime: ENTRY_SP is the stack pointer at the
-   entry point's first instruction (it points at the return address) and
-   ENTRY_BP the rbp there.  Faster than dmem__capture_stack: no frame of the
-   runtime is walked, and a stack this thread took lately from the same SP
-   is checked rather than walked again.  Returns how many were stored.  */
-DMEM_HIDDEN int dmem__caller_stack (uint64_t *pcs, const uint64_t *entry_sp,
-                                    uint64_t entry_bp);
+/* An allocation stack: its return addresses, innermost first, 0-filled,
+   and its id in the stack depot (DMEM_STACK_NOT_KEPT if it could not be
+   kept).  */
+struct dmem_stack
+{
+  uint64_t pcs[DMEM_STACK_DEPTH];
+  uint32_t id;
+};
+
+/* Store in STACK the stack of the caller of an entry point of the runtime:
+   ENTRY_SP is the stack pointer at the entry point's first instruction (it
+   points at the return address) and ENTRY_BP the rbp there.  Faster than
+   dmem__capture_stack: no frame of the runtime is walked, and a stack this
+   thread took lately from the same SP is checked rather than walked again,
+   its depot id kept with it.  */
+DMEM_HIDDEN void dmem__caller_stack (struct dmem_stack *stack,
+                                     const uint64_t *entry_sp,
+                                     uint64_t entry_bp);
 
 /* Store in PCS the stack of an interrupted context (a signal's ucontext):
    PC itself, then up to DEPTH-1 return addresses.  Returns how many.  */

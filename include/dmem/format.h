@@ -26,7 +26,7 @@
 #define DMEM_STACK_DEPTH 10
 
 /* Live blocks are kept on DMEM_SHARD_COUNT lists, one lock each; a block's
-   shard is a hash of its allocating thread (pthread_t), so a thread's
+   shard is a hash of its allocating thread's id, so a thread's
    allocations and frees stay on one lock; readers walk every shard.  */
 #define DMEM_SHARD_COUNT 64
 
