@@ -611,9 +611,10 @@ remember (struct memo *m, uint64_t pc)
    return address - 1 for a caller).  Stores up to DEPTH return addresses,
    leaving out the leading ones inside libdmem.so if SKIP_OWN; zero-fills
    the rest of PCS.  Returns how many were stored.  With SLOTS, stores
-   there the address each of them was read from, and returns -1 - n if a
-   frame's CFA was not found from its SP alone (the walk then depended on
-   rbp too).  */
+   there the address each of them was read from, and returns -1 - n if the
+   walk depended on more than those words and the PCs' unwind rules: a
+   frame's CFA was not found from its SP alone (it took rbp), or the walk
+   ended on a word it read (a return address below 4096).  */
 static inline __attribute__ ((always_inline)) int
 unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
         int skip_own, uint64_t *slots)
@@ -663,7 +664,10 @@ unwind (uint64_t lookup, uint64_t sp, uint64_t bp, uint64_t *pcs, int depth,
         }
       sp = cfa;
       if (unlikely (ra < 4096))
-        break;
+        {
+          sp_only = 0;
+          break;
+        }
       /* A return address follows the call; the call itself is at ra-1.  */
       lookup = ra - 1;
       if (unlikely (skip_own))
@@ -720,6 +724,10 @@ struct recent
 };
 static __thread struct recent recent[RECENT];
 
+/* The slot checked for the PCs past the end of a stack shorter than
+   DMEM_STACK_DEPTH: it holds their 0 forever.  */
+static const uint64_t no_more_frames;
+
 /* The miss path of dmem__caller_stack: walk, look the stack up in the
    depot, and keep both in R.  */
 static __attribute__ ((noinline)) void
@@ -729,10 +737,13 @@ walk_and_keep (struct recent *r, struct dmem_stack *stack, uint64_t ra,
   uint64_t slots[RECENT_PCS];
   int n = unwind (ra - 1, sp, bp, stack->pcs + 1, RECENT_PCS, 0, slots);
   stack->id = dmem__depot_put (stack->pcs);
-  /* Kept only when the walk ended at the depth wanted: one that ended
-     earlier stopped on a word it read and did not store.  */
-  if (n != RECENT_PCS)
+  /* A walk that ended early for its rules (the outermost frame, such as
+     _start's or clone's, says there is no caller) is kept: the same words
+     give the same end.  */
+  if (n < 0)
     return;
+  for (int i = n; i < RECENT_PCS; i++)
+    slots[i] = (uint64_t) (uintptr_t) &no_more_frames;
   /* A signal handler allocating meanwhile sees the entry empty.  */
   r->sp = 0;
   __atomic_signal_fence (__ATOMIC_SEQ_CST);

@@ -76,6 +76,12 @@ __attribute__ ((noinline)) void *leaf_alloc (size_t n) { void *p = malloc (n); _
 __attribute__ ((noinline)) void *middle_alloc (size_t n) { void *p = leaf_alloc (n + 1); __asm__ volatile ("" ::: "memory"); return p; }
 __attribute__ ((noinline)) void *outer_alloc (size_t n) { void *p = middle_alloc (n * 2); __asm__ volatile ("" ::: "memory"); return p; }
 
+/* One allocation site reached through two callers whose frames are alike:
+   malloc sees the same stack pointer and return address from both.  */
+__attribute__ ((noinline)) void *site (size_t n) { void *p = malloc (n); __asm__ volatile ("" ::: "memory"); return p; }
+__attribute__ ((noinline)) void *via_a (size_t n) { void *p = site (n + 1); __asm__ volatile ("" ::: "memory"); return p; }
+__attribute__ ((noinline)) void *via_b (size_t n) { void *p = site (n + 2); __asm__ volatile ("" ::: "memory"); return p; }
+
 int
 main (void)
 {
@@ -94,6 +100,17 @@ main (void)
   void *t = NULL;
   if (posix_memalign (&t, 4096, 10) == 0)
     check ("posix_memalign", t, "main");
+  /* The runtime checks a stack it took lately from the same stack pointer
+     and return address instead of walking it again, short stacks (this
+     one ends at _start) included: the caller that differs must show.  */
+  for (int i = 0; i < 3; i++)
+    {
+      void *a = via_a (8), *b = via_b (8);
+      check ("same site, first caller", a, "site via_a main");
+      check ("same site, second caller", b, "site via_b main");
+      free (a);
+      free (b);
+    }
   free (p); free (r); free (s); free (t);
   return failures != 0;
 }
