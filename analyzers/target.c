@@ -1,5 +1,6 @@
 /* The target: a core file or a stopped live process, its memory, threads and modules.  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -106,12 +107,52 @@ take (struct dmem_target *t, Dwfl_Module *mod, const char *modname,
   return -1;
 }
 
+/* libdebuginfod's calls, looked up in the copy libdw loads itself when
+   DEBUGINFOD_URLS is set: linking it would load libcurl and some thirty
+   TLS, Kerberos and LDAP libraries at every start, milliseconds of a
+   run that never asks a server.  */
+static struct
+{
+  int tried, found;
+  __typeof__ (debuginfod_get_user_data) *get_user_data;
+  __typeof__ (debuginfod_set_user_data) *set_user_data;
+  __typeof__ (debuginfod_set_progressfn) *set_progressfn;
+  __typeof__ (debuginfod_find_debuginfo) *find_debuginfo;
+  __typeof__ (debuginfod_find_executable) *find_executable;
+} dfd;
+
+/* Whether dfd's calls are there.  */
+static int
+debuginfod_calls (void)
+{
+  if (!dfd.tried)
+    {
+      dfd.tried = 1;
+      void *lib = dlopen ("libdebuginfod.so.1", RTLD_LAZY);
+      if (lib == NULL)
+	return 0;
+      dfd.get_user_data = (__typeof__ (dfd.get_user_data))
+	dlsym (lib, "debuginfod_get_user_data");
+      dfd.set_user_data = (__typeof__ (dfd.set_user_data))
+	dlsym (lib, "debuginfod_set_user_data");
+      dfd.set_progressfn = (__typeof__ (dfd.set_progressfn))
+	dlsym (lib, "debuginfod_set_progressfn");
+      dfd.find_debuginfo = (__typeof__ (dfd.find_debuginfo))
+	dlsym (lib, "debuginfod_find_debuginfo");
+      dfd.find_executable = (__typeof__ (dfd.find_executable))
+	dlsym (lib, "debuginfod_find_executable");
+      dfd.found = dfd.get_user_data && dfd.set_user_data && dfd.set_progressfn
+		  && dfd.find_debuginfo && dfd.find_executable;
+    }
+  return dfd.found;
+}
+
 /* The debuginfod client libdwfl uses for T (NULL without DEBUGINFOD_URLS),
    its progress shown on a terminal.  */
 static int
 debuginfod_progress (debuginfod_client *c, long done, long total)
 {
-  struct dmem_target *t = debuginfod_get_user_data (c);
+  struct dmem_target *t = dfd.get_user_data (c);
   if (t != NULL)
     dmem_progress (t, "debuginfod: downloading", done > 0 ? done : 0,
 		   total > 0 ? total : 0);
@@ -125,11 +166,13 @@ debuginfod_of (struct dmem_target *t)
   if (urls == NULL || *urls == '\0' || t->dwfl == NULL)
     return NULL;
   debuginfod_client *c = dwfl_get_debuginfod_client (t->dwfl);
-  if (c != NULL && debuginfod_get_user_data (c) != t)
+  if (c == NULL || !debuginfod_calls ())
+    return NULL;
+  if (dfd.get_user_data (c) != t)
     {
-      debuginfod_set_user_data (c, t);
+      dfd.set_user_data (c, t);
       if (t->progress)
-	debuginfod_set_progressfn (c, debuginfod_progress);
+	dfd.set_progressfn (c, debuginfod_progress);
     }
   return c;
 }
@@ -155,8 +198,8 @@ debuginfod_missed (struct dmem_target *t, const char *modname,
     }
   t->debuginfod_probed = 1;
   char *path = NULL;
-  int fd = debug ? debuginfod_find_debuginfo (c, bits, len, &path)
-		 : debuginfod_find_executable (c, bits, len, &path);
+  int fd = debug ? dfd.find_debuginfo (c, bits, len, &path)
+		 : dfd.find_executable (c, bits, len, &path);
   dmem_progress_end (t);
   if (fd >= 0)
     {
