@@ -176,11 +176,13 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
       const struct dmem_block_ref *b = j < h->nblocks ? &h->blocks[j] : NULL;
       uint64_t ha = a ? a->user - ohs : UINT64_MAX;
       uint64_t hb = b ? b->user - nhs : UINT64_MAX;
-      if (a != NULL && b != NULL && ha == hb && a->size == b->size
+      uint64_t sa = a ? dmem_block_size (oh, a) : 0;
+      uint64_t sb = b ? dmem_block_size (h, b) : 0;
+      if (a != NULL && b != NULL && ha == hb && sa == sb
 	  && old_of[a->stack] == new_of[b->stack])
 	{
-	  old_bytes += a->size;
-	  new_bytes += b->size;
+	  old_bytes += sa;
+	  new_bytes += sb;
 	  i++, j++;
 	  continue;
 	}
@@ -188,16 +190,16 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
 	{
 	  struct change *c = &d.changes[old_of[a->stack]];
 	  c->died++;
-	  c->died_bytes += a->size;
-	  old_bytes += a->size;
+	  c->died_bytes += sa;
+	  old_bytes += sa;
 	  i++;
 	}
       else
 	{
 	  struct change *c = &d.changes[new_of[b->stack]];
 	  c->born++;
-	  c->born_bytes += b->size;
-	  new_bytes += b->size;
+	  c->born_bytes += sb;
+	  new_bytes += sb;
 	  j++;
 	}
     }

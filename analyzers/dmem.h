@@ -246,13 +246,25 @@ int dmem_write_core (struct dmem_target *t, int fd);
 
 /* ---- heap.c: the descriptor and the shard walk ---- */
 
-/* One live block, as the index keeps it (24 bytes).  */
+/* One live block, as the index keeps it: 16 bytes, as a core of a
+   million blocks is read into a million of them.  Its requested size is
+   dmem_block_size's (SMALL_SIZE, or from dmem_heap.big when it does not
+   fit), its allocating thread dmem_block_tid's (from dmem_heap.tids, or
+   read back from its header when the heap has too many threads).  */
 struct dmem_block_ref
 {
   uint64_t user;       /* user pointer = header address + header size */
-  uint64_t size;       /* requested size */
+  uint32_t small_size : 24; /* requested size, or DMEM_BIG_SIZE */
+  uint32_t thread : 8;      /* index into dmem_heap.tids, or DMEM_THREADS */
   uint32_t stack;      /* index into dmem_heap.stacks */
-  uint32_t tid;        /* allocating thread */
+};
+#define DMEM_BIG_SIZE ((1u << 24) - 1)
+#define DMEM_THREADS 255
+
+/* A block of DMEM_BIG_SIZE bytes or more: its size.  */
+struct dmem_big_block
+{
+  uint64_t user, size;
 };
 
 /* Something wrong found by the walk: KIND is a fixed word ("bad-magic",
@@ -281,6 +293,15 @@ struct dmem_heap
   uint64_t desc[DMEM_DESC_COUNT]; /* the descriptor as read */
   struct dmem_block_ref *blocks; /* sorted by user address after the walk */
   size_t nblocks, capacity;
+  struct dmem_big_block *big;    /* the blocks too big for small_size, by
+				    user address after the walk */
+  size_t nbig;
+  uint32_t tids[DMEM_THREADS];   /* the blocks' threads, as met */
+  size_t ntids;
+  uint32_t tid_slots[2 * DMEM_THREADS + 2]; /* tid + 1 -> ... */
+  unsigned char tid_numbers[2 * DMEM_THREADS + 2]; /* ... its index */
+  uint32_t last_tid;             /* the last block's thread ... */
+  unsigned last_thread;          /* ... and its index */
   uint64_t *stacks;              /* nstacks * depth PCs, 0-filled */
   size_t nstacks, depth;
   struct dmem_problem *problems;
@@ -319,6 +340,19 @@ const char *dmem_problem_text (const struct dmem_problem *p, char *buf,
    after the blocks'); bounded on damaged input.  Returns H->nproblems.  */
 size_t dmem_heap_check (struct dmem_target *t, struct dmem_heap *h);
 void dmem_heap_free (struct dmem_heap *h);
+/* The size of H's big block at USER (0 if there is none).  */
+uint64_t dmem_big_size (const struct dmem_heap *h, uint64_t user);
+/* The requested size of block B of H.  */
+static inline uint64_t
+dmem_block_size (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  return b->small_size != DMEM_BIG_SIZE ? b->small_size
+	 : dmem_big_size (h, b->user);
+}
+/* The thread that allocated block B of H (0 if it is not among H's
+   first DMEM_THREADS threads and its header cannot be read again).  */
+uint32_t dmem_block_tid (struct dmem_target *t, const struct dmem_heap *h,
+			 const struct dmem_block_ref *b);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);

@@ -803,8 +803,8 @@ dmem_engine_blocks (dmem_engine *e, size_t first, struct dmem_block_info *out,
   uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
   for (size_t i = first; i < h->nblocks && n < max; i++, n++)
     out[n] = (struct dmem_block_info) { h->blocks[i].user - hs,
-      h->blocks[i].user, h->blocks[i].size, h->blocks[i].tid,
-      h->blocks[i].stack };
+      h->blocks[i].user, dmem_block_size (h, &h->blocks[i]),
+      dmem_block_tid (&e->t, h, &h->blocks[i]), h->blocks[i].stack };
   return n;
 }
 

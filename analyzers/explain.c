@@ -654,7 +654,8 @@ text_block (struct explain *x, size_t b, int frames)
 {
   const struct dmem_block_ref *blk = &x->h->blocks[b];
   fprintf (x->out, "the %" PRIu64 "-byte block at 0x%" PRIx64 " (thread %"
-	   PRIu32 ")", blk->size, blk->user, blk->tid);
+	   PRIu32 ")", dmem_block_size (x->h, blk), blk->user,
+	   dmem_block_tid (x->t, x->h, blk));
   if (frames)
     {
       size_t n;
@@ -673,7 +674,8 @@ json_block (struct explain *x, size_t b, int with_offset, int64_t offset)
   size_t n;
   const uint64_t *pcs = dmem_stack_pcs (x->h, blk->stack, &n);
   fprintf (x->out, "{\"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64
-	   ", \"tid\": %" PRIu32, blk->user, blk->size, blk->tid);
+	   ", \"tid\": %" PRIu32, blk->user,
+	   dmem_block_size (x->h, blk), dmem_block_tid (x->t, x->h, blk));
   if (with_offset)
     fprintf (x->out, ", \"offset\": %" PRId64, offset);
   fputs (", \"frames\": ", x->out);
@@ -773,8 +775,9 @@ root_in_block (struct bfs *s, uint64_t where)
   size_t b = dmem_refs_block_at (s->g, where);
   if (b == SIZE_MAX)
     return 0;
+  uint64_t size = dmem_block_size (s->h, &s->h->blocks[b]);
   s->in_lo = s->h->blocks[b].user;
-  s->in_hi = s->in_lo + (s->h->blocks[b].size ? s->h->blocks[b].size : 1);
+  s->in_hi = s->in_lo + (size ? size : 1);
   return 1;
 }
 
@@ -942,9 +945,10 @@ pick_link (struct explain *x, size_t parent, size_t child, uint64_t *where,
 {
   const struct dmem_block_ref *p = &x->h->blocks[parent];
   const struct dmem_block_ref *c = &x->h->blocks[child];
-  uint64_t span = c->size ? c->size : 1;
+  uint64_t span = dmem_block_size (x->h, c);
+  span = span ? span : 1;
   int have = 0;
-  uint64_t end = p->user + p->size;
+  uint64_t end = p->user + dmem_block_size (x->h, p);
   if (x->buf == NULL)
     x->buf = dmem_xmalloc (LINK_WORDS * sizeof *x->buf);
   for (uint64_t at = (p->user + 7) & ~7ULL; at < end && end - at >= 8;)
@@ -1102,12 +1106,13 @@ print_chain (struct explain *x, const struct bfs *s, uint64_t addr)
   if (!x->json)
     {
       const struct dmem_block_ref *blk = &h->blocks[s->target];
+      uint64_t size = dmem_block_size (h, blk);
       if (addr < blk->user)
 	fprintf (out, ",\n  whose header holds 0x%" PRIx64 " (%" PRIu64
 		 " bytes below its start)\n", addr, blk->user - addr);
-      else if (addr - blk->user >= blk->size && blk->size > 0)
+      else if (addr - blk->user >= size && size > 0)
 	fprintf (out, ",\n  whose guard holds 0x%" PRIx64 " (%" PRIu64
-		 " bytes past its end)\n", addr, addr - blk->user - blk->size);
+		 " bytes past its end)\n", addr, addr - blk->user - size);
       else
 	fprintf (out, ",\n  which holds 0x%" PRIx64 " at offset %" PRIu64
 		 "\n", addr, addr - blk->user);
@@ -1198,7 +1203,8 @@ header_or_guard (struct explain *x, uint64_t addr, int *guard)
   if (j > 0 && gs > 0)
     {
       const struct dmem_block_ref *b = &h->blocks[j - 1];
-      if (addr - b->user >= b->size && addr - b->user - b->size < gs)
+      uint64_t size = dmem_block_size (h, b);
+      if (addr - b->user >= size && addr - b->user - size < gs)
 	{
 	  *guard = 1;
 	  return j - 1;
@@ -1366,7 +1372,7 @@ dmem_report_explain (struct dmem_target *t, struct dmem_heap *h,
 		     "of ", -off);
 	  else if (what == K_GUARD)
 	    fprintf (out, "in the guard (%" PRIu64 " bytes past the end) of ",
-		     addr - blk->user - blk->size);
+		     addr - blk->user - dmem_block_size (h, blk));
 	  else if (off == 0)
 	    fputs ("the start of ", out);
 	  else

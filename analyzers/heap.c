@@ -194,6 +194,24 @@ get_u32 (const unsigned char *p, uint64_t off)
   return v;
 }
 
+/* The index of thread TID in H's tids, added if new; DMEM_THREADS when
+   they are full.  */
+static unsigned
+thread_number (struct dmem_heap *h, uint32_t tid)
+{
+  size_t mask = sizeof h->tid_slots / sizeof *h->tid_slots - 1;
+  size_t i = (tid * 0x9e3779b1u) & mask;
+  for (; h->tid_slots[i] != 0; i = (i + 1) & mask)
+    if (h->tid_slots[i] == tid + 1)
+      return h->tid_numbers[i];
+  if (h->ntids == DMEM_THREADS || tid == UINT32_MAX)
+    return DMEM_THREADS;
+  h->tid_slots[i] = tid + 1;
+  h->tid_numbers[i] = h->ntids;
+  h->tids[h->ntids] = tid;
+  return h->ntids++;
+}
+
 /* Append a block of SIZE at USER, allocated by TID from STACK.  */
 static inline void
 add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
@@ -204,7 +222,22 @@ add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
       h->capacity = h->capacity ? 2 * h->capacity : 1024;
       h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
     }
-  h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, size, stack, tid };
+  uint32_t small = size;
+  if (size >= DMEM_BIG_SIZE)
+    {
+      if ((h->nbig & (h->nbig - 1)) == 0)
+	h->big = dmem_xrealloc (h->big, h->nbig ? 2 * h->nbig : 1,
+				sizeof *h->big);
+      h->big[h->nbig++] = (struct dmem_big_block) { user, size };
+      small = DMEM_BIG_SIZE;
+    }
+  /* Most blocks in a row are one thread's.  */
+  unsigned thread = h->nblocks > 0 && tid == h->last_tid ? h->last_thread
+		    : thread_number (h, tid);
+  h->last_tid = tid;
+  h->last_thread = thread;
+  h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, small, thread,
+						       stack };
 }
 
 /* Zero the PCs of a stack after its first 0.  */
@@ -508,6 +541,9 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
       return 0;
     }
   h->nblocks = 0;
+  h->nbig = 0;
+  h->ntids = 0;
+  memset (h->tid_slots, 0, sizeof h->tid_slots);
   h->shard_allocs = h->shard_frees = 0;
   return -1;
 }
@@ -603,6 +639,14 @@ sort_blocks (struct dmem_heap *h)
   free (tmp);
 }
 
+/* qsort order of big blocks: by user address.  */
+static int
+big_order (const void *a, const void *b)
+{
+  const struct dmem_big_block *x = a, *y = b;
+  return x->user < y->user ? -1 : x->user > y->user;
+}
+
 /* Keep each block once: a cycle's blocks were appended more than once
    before Brent's method saw it (the cycle itself is reported), and a list
    running into another one is reported as a bad prev link.  */
@@ -614,6 +658,8 @@ drop_duplicates (struct dmem_heap *h)
     if (out == 0 || h->blocks[out - 1].user != h->blocks[i].user)
       h->blocks[out++] = h->blocks[i];
   h->nblocks = out;
+  if (h->nbig > 1)
+    qsort (h->big, h->nbig, sizeof *h->big, big_order);
 }
 
 /* See dmem.h: descriptor, walk, sort.  */
@@ -706,7 +752,7 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
      DMEM_STAT_BATCH bytes each); the live heap is a peak it reached.  */
   uint64_t live = 0;
   for (size_t i = 0; i < h->nblocks; i++)
-    live += h->blocks[i].size;
+    live += dmem_block_size (h, &h->blocks[i]);
   if (h->stats[DMEM_STAT_PEAK_BYTES] < live)
     h->stats[DMEM_STAT_PEAK_BYTES] = live;
   if (h->stats[DMEM_STAT_PEAK_BLOCKS] < h->nblocks)
@@ -854,12 +900,13 @@ check_guards (struct dmem_target *t, struct dmem_heap *h)
   for (size_t i = 0; i < h->nblocks; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
-      const unsigned char *g = dmem_view (t, b->user + b->size, gs, buf);
+      uint64_t size = dmem_block_size (h, b);
+      const unsigned char *g = dmem_view (t, b->user + size, gs, buf);
       for (uint64_t k = 0; g != NULL && k < gs; k++)
 	if (g[k] != want)
 	  {
-	    add_block_problem (h, "overrun", b->user + b->size + k,
-			       b->user - d[DMEM_DESC_HEADER_SIZE], b->size,
+	    add_block_problem (h, "overrun", b->user + size + k,
+			       b->user - d[DMEM_DESC_HEADER_SIZE], size,
 			       b->stack, UINT32_MAX);
 	    break;
 	  }
@@ -1022,6 +1069,7 @@ void
 dmem_heap_free (struct dmem_heap *h)
 {
   free (h->blocks);
+  free (h->big);
   free (h->stacks);
   free (h->problems);
   free (h->depot);
@@ -1042,6 +1090,39 @@ dmem_block_from (const struct dmem_heap *h, uint64_t addr)
 	hi = mid;
     }
   return lo;
+}
+
+/* See dmem.h: binary search on the big blocks.  */
+uint64_t
+dmem_big_size (const struct dmem_heap *h, uint64_t user)
+{
+  size_t lo = 0, hi = h->nbig;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (h->big[mid].user < user)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  return lo < h->nbig && h->big[lo].user == user ? h->big[lo].size : 0;
+}
+
+/* See dmem.h: the header was read when the block was found.  */
+uint32_t
+dmem_block_tid (struct dmem_target *t, const struct dmem_heap *h,
+		const struct dmem_block_ref *b)
+{
+  if (b->thread < h->ntids)
+    return h->tids[b->thread];
+  uint32_t tid;
+  uint64_t at = b->user - h->desc[DMEM_DESC_HEADER_SIZE]
+		+ h->desc[DMEM_DESC_OFF_TID];
+  const unsigned char *p = dmem_view (t, at, 4, &tid);
+  if (p == NULL)
+    return 0;
+  memcpy (&tid, p, 4);
+  return tid;
 }
 
 /* See dmem.h.  */

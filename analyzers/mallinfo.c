@@ -354,7 +354,7 @@ dmem_report_mallinfo (struct dmem_target *t, struct dmem_heap *h,
     }
   uint64_t live = 0;
   for (size_t i = 0; i < h->nblocks; i++)
-    live += h->blocks[i].size;
+    live += dmem_block_size (h, &h->blocks[i]);
 
   if (json)
     {

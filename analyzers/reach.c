@@ -43,17 +43,36 @@
 #include <string.h>
 #include "dmem.h"
 
-/* A block's user part [start, end); a 0-byte block spans one byte, as a
-   pointer equal to its address keeps it.  */
+/* A range of root memory [start, end).  */
 struct span
 {
   uint64_t start, end;
 };
 
+/* How many bytes from its user address on point into block B of H: its
+   size, and one for a 0-byte block, as a pointer equal to its address
+   keeps it.  */
+static inline uint64_t
+block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  uint64_t size = dmem_block_size (h, b);
+  return size ? size : 1;
+}
+
+/* The end of block B's span, UINT64_MAX when it wraps (a damaged size).  */
+static inline uint64_t
+block_end (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  uint64_t end = b->user + block_span (h, b);
+  return end < b->user ? UINT64_MAX : end;
+}
+
 /* Blocks closer than CLUSTER_GAP share a cluster, indexed by buckets of
-   one power-of-two size, about two per block; far apart clusters (the brk
-   heap, mmapped blocks, thread arenas) each get their own.  */
+   one power-of-two size, about one per BUCKET_BLOCKS blocks; far apart
+   clusters (the brk heap, mmapped blocks, thread arenas) each get their
+   own.  */
 #define CLUSTER_GAP (1 << 20)
+#define BUCKET_BLOCKS 2
 
 struct cluster
 {
@@ -69,12 +88,11 @@ struct reach
   unsigned char *mark;     /* while flooding: DMEM_REACHABLE or
 			      DMEM_POSSIBLE, | QUEUED while in work */
   uint32_t *work;          /* blocks marked but not yet scanned */
-  size_t nwork;
+  size_t nwork, cap_work;
   int strong;              /* what is being scanned is a root or a
 			      reachable block: its start pointers make
 			      blocks reachable */
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
-  struct span *spans;      /* each block's user part, densely */
   struct cluster *clusters;
   size_t nclusters;
   uint32_t *bucket;        /* per bucket: first block whose start >= the
@@ -84,8 +102,8 @@ struct reach
   struct span *roots;      /* root ranges, before they are merged */
   size_t nroots;
   /* The leaked blocks' graph, while it is built.  */
-  uint32_t *leaked;        /* per block: its index among the leaked, or
-			      NOT_LEAKED */
+  uint32_t *leaked;        /* the leaked blocks (mark 0), in H's order */
+  size_t nleaked;
   uint32_t from;           /* the leaked block being scanned */
   uint32_t *seen;          /* per leaked block: the last one that has an
 			      edge to it (no duplicate edges) */
@@ -95,52 +113,50 @@ struct reach
   dmem_ref_fn *fn;
   void *arg;
 };
+/* Size the buckets of cluster C, which holds N blocks, and place them
+   from *NBUCKETS on.  */
+static void
+size_buckets (struct cluster *c, size_t n, size_t *nbuckets)
+{
+  size_t want = (n + BUCKET_BLOCKS - 1) / BUCKET_BLOCKS;
+  c->shift = 4;
+  while (((c->hi - c->lo) >> c->shift) > want)
+    c->shift++;
+  c->bucket = *nbuckets;
+  *nbuckets += ((c->hi - c->lo) >> c->shift) + 1;
+}
+
 /* Index the sorted blocks by clusters and buckets, so a word is resolved
-   with a search over a few clusters and a bucket of about one block.  */
+   with a search over a few clusters and a bucket of a few blocks.  */
 static void
 build_index (struct reach *r)
 {
   const struct dmem_heap *h = r->h;
   size_t n = h->nblocks;
-  r->spans = dmem_xmalloc (n * sizeof *r->spans);
   size_t nbuckets = 0;
   size_t first = 0;   /* first block of the current cluster */
   for (size_t i = 0; i < n; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
-      r->spans[i] = (struct span) { b->user, b->user + (b->size ? b->size : 1) };
-      if (r->spans[i].end < b->user)   /* wrapped: a damaged size */
-	r->spans[i].end = UINT64_MAX;
+      uint64_t end = block_end (h, b);
       struct cluster *c = r->nclusters ? &r->clusters[r->nclusters - 1] : NULL;
       if (c != NULL && (b->user <= c->hi || b->user - c->hi <= CLUSTER_GAP))
 	{
-	  if (r->spans[i].end > c->hi)
-	    c->hi = r->spans[i].end;
+	  if (end > c->hi)
+	    c->hi = end;
 	  continue;
 	}
       /* Close the previous cluster: size its buckets.  */
       if (c != NULL)
-	{
-	  c->shift = 4;
-	  while (((c->hi - c->lo) >> c->shift) > 2 * (i - first))
-	    c->shift++;
-	  c->bucket = nbuckets;
-	  nbuckets += ((c->hi - c->lo) >> c->shift) + 1;
-	}
+	size_buckets (c, i - first, &nbuckets);
       first = i;
       if ((r->nclusters & (r->nclusters - 1)) == 0)
 	r->clusters = dmem_xrealloc (r->clusters,
 				     r->nclusters ? 2 * r->nclusters : 1,
 				     sizeof *r->clusters);
-      r->clusters[r->nclusters++] = (struct cluster) { b->user,
-						       r->spans[i].end, 0, 0 };
+      r->clusters[r->nclusters++] = (struct cluster) { b->user, end, 0, 0 };
     }
-  struct cluster *c = &r->clusters[r->nclusters - 1];
-  c->shift = 4;
-  while (((c->hi - c->lo) >> c->shift) > 2 * (n - first))
-    c->shift++;
-  c->bucket = nbuckets;
-  nbuckets += ((c->hi - c->lo) >> c->shift) + 1;
+  size_buckets (&r->clusters[r->nclusters - 1], n - first, &nbuckets);
   r->lo = r->clusters[0].lo;
   r->hi = 0;
   for (size_t k = 0; k < r->nclusters; k++)
@@ -153,11 +169,11 @@ build_index (struct reach *r)
   size_t i = 0, j = 0;
   for (size_t k = 0; k < r->nclusters; k++)
     {
-      c = &r->clusters[k];
+      struct cluster *c = &r->clusters[k];
       for (uint64_t s = c->lo; j < c->bucket + (((c->hi - c->lo) >> c->shift)
 						+ 1); j++, s += 1ULL << c->shift)
 	{
-	  while (i < n && r->spans[i].start < s)
+	  while (i < n && h->blocks[i].user < s)
 	    i++;
 	  r->bucket[j] = i;
 	}
@@ -186,23 +202,22 @@ find_block (const struct reach *r, uint64_t v)
     return SIZE_MAX;
   /* Candidates: blocks starting in V's bucket up to V, or the last one
      starting before it (it may extend into the bucket).  */
+  const struct dmem_block_ref *blocks = r->h->blocks;
   size_t j = c->bucket + ((v - c->lo) >> c->shift);
   lo = r->bucket[j] ? r->bucket[j] - 1 : 0;
   hi = r->bucket[j + 1];
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (r->spans[mid].start <= v)
+      if (blocks[mid].user <= v)
 	lo = mid + 1;
       else
 	hi = mid;
     }
-  if (lo == 0 || v >= r->spans[lo - 1].end)
+  if (lo == 0 || v - blocks[lo - 1].user >= block_span (r->h, &blocks[lo - 1]))
     return SIZE_MAX;
   return lo - 1;
 }
-
-#define NOT_LEAKED UINT32_MAX
 
 /* A mark's flag while its block waits in reach.work.  */
 #define QUEUED 0x80
@@ -220,8 +235,8 @@ visit (struct reach *r, uint64_t v)
   unsigned char m = r->mark[i];
   if (m == DMEM_REACHABLE)     /* most words, most often */
     return;
-  unsigned char want = r->strong && v == r->spans[i].start ? DMEM_REACHABLE
-		       : DMEM_POSSIBLE;
+  unsigned char want = r->strong && v == r->h->blocks[i].user
+		       ? DMEM_REACHABLE : DMEM_POSSIBLE;
   if ((m & ~QUEUED) == want || m == (DMEM_REACHABLE | QUEUED))
     return;
   if (m & QUEUED)
@@ -229,6 +244,11 @@ visit (struct reach *r, uint64_t v)
   else if (i < r->sweep)
     {
       r->mark[i] = want | QUEUED;
+      if (r->nwork == r->cap_work)   /* at most every block once */
+	{
+	  r->cap_work = r->cap_work ? 2 * r->cap_work : 1024;
+	  r->work = dmem_xrealloc (r->work, r->cap_work, sizeof *r->work);
+	}
       r->work[r->nwork++] = i;
     }
   else
@@ -241,10 +261,22 @@ static inline void
 add_edge (struct reach *r, uint64_t v)
 {
   size_t i = find_block (r, v);
-  if (i == SIZE_MAX)
+  if (i == SIZE_MAX || r->mark[i] != 0)
     return;
-  uint32_t to = r->leaked[i];
-  if (to == NOT_LEAKED || to == r->from || r->seen[to] == r->from)
+  /* Its index among the leaked.  */
+  size_t lo = 0, hi = r->nleaked;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (r->leaked[mid] < i)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  if (lo == r->nleaked || r->leaked[lo] != i)
+    return;
+  uint32_t to = lo;
+  if (to == r->from || r->seen[to] == r->from)
     return;
   r->seen[to] = r->from;
   if (r->nedges == r->cap_edges)
@@ -352,7 +384,7 @@ flood (struct reach *r)
 	  if (reg != NULL && ahead->user - reg->start < reg->avail)
 	    __builtin_prefetch (reg->data + (ahead->user - reg->start));
 	}
-      scan_range (r, b->user, b->user + b->size);
+      scan_range (r, b->user, b->user + dmem_block_size (r->h, b));
     }
 }
 
@@ -420,7 +452,7 @@ mmapped_extent (const struct dmem_heap *h, const struct dmem_block_ref *b,
     return -1;
   *lo = chunk - w[0];
   *hi = chunk + (w[1] & ~7ULL);
-  uint64_t end = b->user + b->size;
+  uint64_t end = b->user + dmem_block_size (h, b);
   if (*lo % PAGE != 0 || *hi % PAGE != 0 || end < b->user || end > *hi)
     return -1;
   return 0;
@@ -581,7 +613,7 @@ in_flight (struct reach *r, size_t i)
     {
       uint64_t v = th->regs[k] + hs;
       size_t b = find_block (r, v);
-      if (b != SIZE_MAX && r->spans[b].start == v)
+      if (b != SIZE_MAX && r->h->blocks[b].user == v)
 	{
 	  if (r->fn != NULL)
 	    call_ref (r, DMEM_REF_REGISTER (i, k), v);
@@ -602,7 +634,7 @@ in_flight (struct reach *r, size_t i)
       memcpy (&v, p + off, 8);
       v += hs;
       size_t b = find_block (r, v);
-      if (b != SIZE_MAX && r->spans[b].start == v)
+      if (b != SIZE_MAX && r->h->blocks[b].user == v)
 	{
 	  if (r->fn != NULL)
 	    call_ref (r, sp + off, v);
@@ -723,18 +755,20 @@ classify_leaks (struct reach *r)
 {
   const struct dmem_heap *h = r->h;
   size_t n = h->nblocks, nl = 0;
-  r->leaked = dmem_xmalloc (n * sizeof *r->leaked);
   for (size_t i = 0; i < n; i++)
-    r->leaked[i] = r->mark[i] == 0 && nl < UNSEEN - 1 ? nl++ : NOT_LEAKED;
+    nl += r->mark[i] == 0;
+  if (nl > UNSEEN - 1)
+    nl = UNSEEN - 1;
   if (nl == 0)
-    {
-      free (r->leaked);
-      return;
-    }
+    return;
+  /* The leaked blocks in order: a block's index among them is found by a
+     binary search (add_edge), with no array over all blocks.  */
   uint32_t *block = dmem_xmalloc (nl * sizeof *block);
-  for (size_t i = 0; i < n; i++)
-    if (r->leaked[i] != NOT_LEAKED)
-      block[r->leaked[i]] = i;
+  for (size_t i = 0, u = 0; u < nl; i++)
+    if (r->mark[i] == 0)
+      block[u++] = i;
+  r->leaked = block;
+  r->nleaked = nl;
 
   /* The edges, by source in address order: off[u] .. off[u + 1].  */
   size_t *off = dmem_xmalloc ((nl + 1) * sizeof *off);
@@ -745,10 +779,9 @@ classify_leaks (struct reach *r)
       const struct dmem_block_ref *b = &h->blocks[block[u]];
       off[u] = r->nedges;
       r->from = u;
-      scan_edges (r, b->user, b->user + b->size);
+      scan_edges (r, b->user, b->user + dmem_block_size (h, b));
     }
   off[nl] = r->nedges;
-  free (r->leaked);
   r->leaked = NULL;
 
   /* Tarjan: index[] in visiting order, low[] the lowest index reached,
@@ -1023,7 +1056,7 @@ dmem_refs_block (struct dmem_refs *g, size_t b, dmem_ref_fn *fn, void *arg)
   const struct dmem_block_ref *blk = &r->h->blocks[b];
   r->fn = fn;
   r->arg = arg;
-  scan_range (r, blk->user, blk->user + blk->size);
+  scan_range (r, blk->user, blk->user + dmem_block_size (r->h, blk));
   r->fn = NULL;
 }
 
@@ -1034,7 +1067,6 @@ dmem_refs_free (struct dmem_refs *g)
   if (g == NULL)
     return;
   free (g->r.bucket);
-  free (g->r.spans);
   free (g->r.clusters);
   free (g);
 }
@@ -1047,8 +1079,6 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
   r.mark = dmem_xcalloc (h->nblocks + 1, 1);
   if (h->nblocks > 0)
     {
-      /* Each block waits in the queue once at a time.  */
-      r.work = dmem_xmalloc (h->nblocks * sizeof *r.work);
       build_index (&r);
       scan_roots (&r, h->desc[DMEM_DESC_STATE_START],
 		  h->desc[DMEM_DESC_STATE_END]);
@@ -1065,14 +1095,13 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 	    continue;
 	  const struct dmem_block_ref *b = &h->blocks[s];
 	  r.strong = r.mark[s] == DMEM_REACHABLE;
-	  scan_range (&r, b->user, b->user + b->size);
+	  scan_range (&r, b->user, b->user + dmem_block_size (h, b));
 	  flood (&r);
 	}
       free (r.work);
       classify_leaks (&r);
       dmem_progress_end (t);
       free (r.bucket);
-      free (r.spans);
       free (r.clusters);
     }
   check_modules (t);

@@ -117,7 +117,7 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
 	}
       struct group *x = &g[slot[k] - 1];
       x->count++;
-      x->bytes += b->size;
+      x->bytes += dmem_block_size (h, b);
       of[i] = slot[k] - 1;
     }
   free (slot);
@@ -148,8 +148,8 @@ tid_cmp (const void *a, const void *b)
 /* Write the sorted unique threads of group G (its blocks in IDX), JSON or
    text style.  */
 static void
-group_threads (FILE *out, const struct dmem_heap *h, const uint32_t *idx,
-	       const struct group *g, const char *sep)
+group_threads (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
+	       const uint32_t *idx, const struct group *g, const char *sep)
 {
   /* Distinct tids: a small open-addressing set, grown at half full.  */
   size_t mask = 15, count = 0;
@@ -157,7 +157,7 @@ group_threads (FILE *out, const struct dmem_heap *h, const uint32_t *idx,
   uint32_t last = UINT32_MAX;
   for (size_t i = g->first; i < g->first + g->n; i++)
     {
-      uint32_t tid = h->blocks[idx[i]].tid;
+      uint32_t tid = dmem_block_tid (t, h, &h->blocks[idx[i]]);
       if (tid == last)
 	continue;
       last = tid;
@@ -213,7 +213,7 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 		   ", \"bytes\": %" PRIu64 ", \"threads\": [",
 		   k ? "," : "", kind_name (g[k].kind), g[k].count,
 		   g[k].bytes);
-	  group_threads (out, h, idx, &g[k], ", ");
+	  group_threads (out, t, h, idx, &g[k], ", ");
 	  fputs ("], \"frames\": ", out);
 	  json_frames (out, t, h, g[k].stack);
 	  putc ('}', out);
@@ -227,7 +227,7 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 	  fprintf (out, "%" PRIu64 " bytes in %" PRIu64 " block%s (%s) from "
 		   "threads ", g[k].bytes, g[k].count, g[k].count == 1 ? "" : "s",
 		   kind_text (g[k].kind));
-	  group_threads (out, h, idx, &g[k], ",");
+	  group_threads (out, t, h, idx, &g[k], ",");
 	  fputs (":\n", out);
 	  text_frames (out, t, h, g[k].stack);
 	  putc ('\n', out);
@@ -247,21 +247,23 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
   for (size_t i = 0; i < n; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
+      uint64_t size = dmem_block_size (h, b);
       if (o->format == DMEM_JSON)
 	{
 	  fprintf (out, "%s\n    {\"kind\": \"live\", \"address\": \"0x%" PRIx64
 		   "\", \"count\": 1, \"bytes\": %" PRIu64 ", \"threads\": [%"
-		   PRIu32 "], \"frames\": ", i ? "," : "", b->user, b->size,
-		   b->tid);
+		   PRIu32 "], \"frames\": ", i ? "," : "", b->user, size,
+		   dmem_block_tid (t, h, b));
 	  json_frames (out, t, h, b->stack);
 	  putc ('}', out);
 	}
       else if (o->format == DMEM_FOLDED)
-	folded_line (out, t, h, b->stack, NULL, b->size);
+	folded_line (out, t, h, b->stack, NULL, size);
       else
 	{
 	  fprintf (out, "%" PRIu64 " bytes at 0x%" PRIx64 " (live) from "
-		   "thread %" PRIu32 ":\n", b->size, b->user, b->tid);
+		   "thread %" PRIu32 ":\n", size, b->user,
+		   dmem_block_tid (t, h, b));
 	  text_frames (out, t, h, b->stack);
 	  putc ('\n', out);
 	}
@@ -314,7 +316,7 @@ print_retained (struct dmem_target *t, const struct dmem_heap *h,
 		   ", \"bytes\": %" PRIu64 ", \"retained_bytes\": %" PRIu64
 		   ", \"threads\": [", j ? "," : "", kind_name (x->kind),
 		   x->count, x->bytes, r);
-	  group_threads (out, h, idx, x, ", ");
+	  group_threads (out, t, h, idx, x, ", ");
 	  fputs ("], \"frames\": ", out);
 	  json_frames (out, t, h, x->stack);
 	  putc ('}', out);
@@ -326,7 +328,7 @@ print_retained (struct dmem_target *t, const struct dmem_heap *h,
 	  fprintf (out, "%" PRIu64 " bytes retained by %" PRIu64 " block%s (%"
 		   PRIu64 " bytes of their own) from threads ", r, x->count,
 		   x->count == 1 ? "" : "s", x->bytes);
-	  group_threads (out, h, idx, x, ",");
+	  group_threads (out, t, h, idx, x, ",");
 	  fputs (":\n", out);
 	  text_frames (out, t, h, x->stack);
 	  putc ('\n', out);
@@ -344,7 +346,7 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
   FILE *out = o->out;
   uint64_t bytes = 0;
   for (size_t i = 0; i < h->nblocks; i++)
-    bytes += h->blocks[i].size;
+    bytes += dmem_block_size (h, &h->blocks[i]);
   if (o->format == DMEM_JSON)
     fprintf (out, "{\"summary\": {\"live_blocks\": %zu, \"live_bytes\": %"
 	     PRIu64 "},\n  \"groups\": [", h->nblocks, bytes);
@@ -465,7 +467,7 @@ json_suppressed (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
 	       kind_name (g[k].kind), g[k].count, g[k].bytes);
       dmem_json_str (out, s->patterns[sup[k]]);
       fputs (", \"threads\": [", out);
-      group_threads (out, h, idx, &g[k], ", ");
+      group_threads (out, t, h, idx, &g[k], ", ");
       fputs ("], \"frames\": ", out);
       json_frames (out, t, h, g[k].stack);
       putc ('}', out);
@@ -489,7 +491,7 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   for (size_t i = 0; i < h->nblocks; i++)
     {
       n[mark[i]]++;
-      bytes[mark[i]] += h->blocks[i].size;
+      bytes[mark[i]] += dmem_block_size (h, &h->blocks[i]);
       if (mark[i] != DMEM_REACHABLE)
 	idx[nleak++] = i;
     }
@@ -691,8 +693,8 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
   size_t nth = 0;
   for (size_t i = 0; i < h->nblocks; i++)
     {
-      uint64_t size = h->blocks[i].size;
-      uint32_t tid = h->blocks[i].tid;
+      uint64_t size = dmem_block_size (h, &h->blocks[i]);
+      uint32_t tid = dmem_block_tid (t, h, &h->blocks[i]);
       size_t k = (tid * 0x9e3779b1u) & mask;
       while (th[k].blocks != 0 && th[k].tid != tid)
 	k = (k + 1) & mask;

@@ -176,7 +176,7 @@ own_sizes (const struct dmem_heap *h, uint32_t **idom)
   size_t nb = h->nblocks;
   uint64_t *retained = dmem_xmalloc ((nb ? nb : 1) * sizeof *retained);
   for (size_t i = 0; i < nb; i++)
-    retained[i] = h->blocks[i].size;
+    retained[i] = dmem_block_size (h, &h->blocks[i]);
   if (idom != NULL)
     {
       *idom = dmem_xmalloc ((nb ? nb : 1) * sizeof **idom);
