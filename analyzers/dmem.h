@@ -318,6 +318,7 @@ struct dmem_heap
   uint64_t not_kept;                   /* blocks the runtime kept no stack of */
   int walk;      /* set before loading: walk the shards' lists (verify) */
   int scanned;   /* the blocks were found by a scan for their headers */
+  int preloaded; /* symbolisation started before the scan */
 };
 
 /* Find the descriptor in the target and walk every shard.  Returns 0 (walk

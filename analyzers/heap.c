@@ -562,8 +562,24 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   size_t nactive = 0;
   if (d[DMEM_DESC_VERSION] == 2)
     load_depot (t, h, &st);
+  /* Format 2: the depot holds every stack, and a scan reads only the
+     core's bytes (no module file, no libdwfl), so symbolisation's slow
+     start can run beside the scan already.  */
+  if (t->preload_symbols && d[DMEM_DESC_VERSION] == 2 && !h->walk
+      && t->pid == 0 && t->source == NULL)
+    {
+      dmem_target_segments (t);
+      dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
+      h->preloaded = 1;
+    }
   if (!h->walk && scan_heap (t, h, &st, shards, nshards, ss) == 0)
     nshards = 0;   /* found by their headers: no list to walk */
+  else if (h->preloaded)
+    {
+      /* A walk may read module files through libdwfl.  */
+      dmem_symbols_wait (t);
+      h->preloaded = 0;
+    }
   for (uint64_t i = 0; i < nshards; i++)
     {
       walk_begin (h, &w[i], d[DMEM_DESC_SHARDS] + i * ss, shards + i * ss);
@@ -732,7 +748,7 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
   free (shards);
   /* Symbolisation's slow start (decompressing debug info) runs on another
      thread while the blocks are sorted and, for leaks, scanned.  */
-  if (t->preload_symbols)
+  if (t->preload_symbols && !h->preloaded)
     {
       dmem_target_segments (t);
       dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
