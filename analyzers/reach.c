@@ -93,6 +93,7 @@ struct reach
 			      reachable block: its start pointers make
 			      blocks reachable */
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
+  struct dmem_region *reg; /* the region read last (loaded), or NULL */
   struct cluster *clusters;
   size_t nclusters;
   uint32_t *bucket;        /* per bucket: first block whose start >= the
@@ -297,6 +298,23 @@ call_ref (struct reach *r, uint64_t where, uint64_t v)
     r->fn (r->arg, where, v, i);
 }
 
+/* The region holding ADDR, loaded, or NULL: most often the one read
+   last, as blocks are read in address order.  */
+static inline struct dmem_region *
+region_of (struct reach *r, uint64_t addr)
+{
+  struct dmem_region *reg = r->reg;
+  if (reg != NULL && addr - reg->start < reg->end - reg->start)
+    return reg;
+  reg = dmem_region_at (r->t, addr);
+  if (reg != NULL)
+    {
+      dmem_region_load (r->t, reg);
+      r->reg = reg;
+    }
+  return reg;
+}
+
 /* What scan_words does with each word that may point into a block.  */
 enum { MARK, EDGES, CALL };
 
@@ -310,7 +328,7 @@ scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
   start = (start + 7) & ~(uint64_t) 7;
   while (start < end && end - start >= 8)
     {
-      struct dmem_region *reg = dmem_region_at (t, start);
+      struct dmem_region *reg = region_of (r, start);
       if (reg == NULL)
 	{
 	  /* Skip to the next region after START.  */
@@ -320,7 +338,6 @@ scan_words (struct reach *r, uint64_t start, uint64_t end, int edges)
 	  start = (t->regions[lo].start + 7) & ~(uint64_t) 7;
 	  continue;
 	}
-      dmem_region_load (t, reg);
       uint64_t stop = end < reg->end ? end : reg->end;
       uint64_t have = reg->start + reg->avail;
       if (start < have)
@@ -364,6 +381,17 @@ scan_edges (struct reach *r, uint64_t start, uint64_t end)
   scan_words (r, start, end, EDGES);
 }
 
+/* Start fetching the user part of block I, to be scanned a few steps
+   from now.  */
+static inline void
+prefetch_block (struct reach *r, size_t i)
+{
+  uint64_t user = r->h->blocks[i].user;
+  struct dmem_region *reg = region_of (r, user);
+  if (reg != NULL && user - reg->start < reg->avail)
+    __builtin_prefetch (reg->data + (user - reg->start));
+}
+
 /* Scan the user part of every queued block, as what it is marked now,
    until the queue is empty.  */
 static void
@@ -377,13 +405,7 @@ flood (struct reach *r)
       r->strong = r->mark[i] == DMEM_REACHABLE;
       /* Start fetching a block scanned a few steps from now.  */
       if (r->nwork >= 8)
-	{
-	  const struct dmem_block_ref *ahead
-	    = &r->h->blocks[r->work[r->nwork - 8]];
-	  struct dmem_region *reg = dmem_region_at (r->t, ahead->user);
-	  if (reg != NULL && ahead->user - reg->start < reg->avail)
-	    __builtin_prefetch (reg->data + (ahead->user - reg->start));
-	}
+	prefetch_block (r, r->work[r->nwork - 8]);
       scan_range (r, b->user, b->user + dmem_block_size (r->h, b));
     }
 }
@@ -777,6 +799,8 @@ classify_leaks (struct reach *r)
   for (uint32_t u = 0; u < nl; u++)
     {
       const struct dmem_block_ref *b = &h->blocks[block[u]];
+      if (u + 8 < nl)
+	prefetch_block (r, block[u + 8]);
       off[u] = r->nedges;
       r->from = u;
       scan_edges (r, b->user, b->user + dmem_block_size (h, b));
