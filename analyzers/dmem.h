@@ -250,15 +250,19 @@ int dmem_write_core (struct dmem_target *t, int fd);
    million blocks is read into a million of them.  Its requested size is
    dmem_block_size's (SMALL_SIZE, or from dmem_heap.big when it does not
    fit), its allocating thread dmem_block_tid's (from dmem_heap.tids, or
-   read back from its header when the heap has too many threads).  */
+   read back from its header when the heap has too many threads).
+   NO_POINTERS is 1 only when no word of its user part can point into
+   any block (the scan for headers read them all): scanning it for
+   pointers would find none.  */
 struct dmem_block_ref
 {
   uint64_t user;       /* user pointer = header address + header size */
-  uint32_t small_size : 24; /* requested size, or DMEM_BIG_SIZE */
+  uint32_t small_size : 23; /* requested size, or DMEM_BIG_SIZE */
+  uint32_t no_pointers : 1; /* it holds no pointer into a block */
   uint32_t thread : 8;      /* index into dmem_heap.tids, or DMEM_THREADS */
   uint32_t stack;      /* index into dmem_heap.stacks */
 };
-#define DMEM_BIG_SIZE ((1u << 24) - 1)
+#define DMEM_BIG_SIZE ((1u << 23) - 1)
 #define DMEM_THREADS 255
 
 /* A block of DMEM_BIG_SIZE bytes or more: its size.  */

@@ -212,10 +212,11 @@ thread_number (struct dmem_heap *h, uint32_t tid)
   return h->ntids++;
 }
 
-/* Append a block of SIZE at USER, allocated by TID from STACK.  */
+/* Append a block of SIZE at USER, allocated by TID from STACK; NO_POINTERS
+   when it holds no word that can point into a block.  */
 static inline void
 add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
-	   uint32_t tid)
+	   uint32_t tid, int no_pointers)
 {
   if (h->nblocks == h->capacity)
     {
@@ -236,7 +237,8 @@ add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
 		    : thread_number (h, tid);
   h->last_tid = tid;
   h->last_thread = thread;
-  h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, small, thread,
+  h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, small,
+						       no_pointers, thread,
 						       stack };
 }
 
@@ -420,7 +422,8 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
       || size > r->end - (addr + hs))
     return "bad-size";
-  add_block (h, addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]));
+  add_block (h, addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]),
+	     0);
   w->walked++;
   w->bytes += size;
   w->prev = addr;
@@ -430,6 +433,18 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (next != NULL && w->addr - next->start < next->avail)
     __builtin_prefetch (next->data + (w->addr - next->start));
   return NULL;
+}
+
+/* Whether scan_heap looks for headers in R: memory of the program's
+   own (writable, anonymous, dumped), not the runtime's state.  */
+static int
+may_hold_blocks (const struct dmem_heap *h, const struct dmem_region *r)
+{
+  const uint64_t *d = h->desc;
+  return r->writable && !r->file_backed && r->data != NULL
+	 && r->avail >= d[DMEM_DESC_HEADER_SIZE]
+	 && !(r->start < d[DMEM_DESC_STATE_END]
+	      && r->end > d[DMEM_DESC_STATE_START]);
 }
 
 /* Find the live blocks of a core by their headers instead of their lists:
@@ -459,12 +474,19 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
   uint64_t pcs[MAX_DEPTH];
   uint64_t onext = d[DMEM_DESC_OFF_NEXT], oprev = d[DMEM_DESC_OFF_PREV];
   uint64_t blocks_sum = 0, pointed_sum = 0, with_next_sum = 0, prev_sum = 0;
+  /* Every block's user part (and a 0-byte block's one byte at its end)
+     lies in [lo, hi], from the first region scanned to the last.  */
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (size_t i = 0; i < t->nregions; i++)
+    if (may_hold_blocks (h, &t->regions[i]))
+      {
+	lo = t->regions[i].start < lo ? t->regions[i].start : lo;
+	hi = t->regions[i].end > hi ? t->regions[i].end : hi;
+      }
   for (size_t i = 0; i < t->nregions; i++)
     {
       const struct dmem_region *r = &t->regions[i];
-      if (!r->writable || r->file_backed || r->data == NULL || r->avail < hs
-	  || (r->start < d[DMEM_DESC_STATE_END]
-	      && r->end > d[DMEM_DESC_STATE_START]))
+      if (!may_hold_blocks (h, r))
 	continue;
       uint64_t end = r->start + r->avail;
       for (uint64_t a = (r->start + 15) & ~15ULL; a + hs <= end;)
@@ -506,7 +528,16 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
 	    }
 	  if (prev != 0)
 	    prev_sum += hash_u64 (prev);
-	  add_block (h, a + hs, size, stack, get_u32 (p, otid));
+	  /* Whether a word of the block (those reach.c scans: aligned,
+	     dumped) lies where blocks can: the scan's pass over the
+	     memory brings these bytes in anyway, and the blocks without
+	     need not be read again.  */
+	  uint64_t user = a + hs, from = (user + 7) & ~7ULL;
+	  uint64_t to = size < end - user ? user + size : end;
+	  int pointers = 0;
+	  for (uint64_t w = from; w + 8 <= to; w += 8)
+	    pointers |= get_u64 (r->data, w - r->start) - lo <= hi - lo;
+	  add_block (h, user, size, stack, get_u32 (p, otid), !pointers);
 	  if ((h->nblocks & 0xffff) == 0)
 	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
 	  uint64_t after = a + hs + size + gs;

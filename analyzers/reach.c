@@ -29,7 +29,9 @@
    pointer or a possible block reaches it, and upgraded to reachable
    (queued again, so what it points to is upgraded too) when a start
    pointer from a root or a reachable block does.  Each block is scanned
-   at most twice, once possible and once reachable.
+   at most twice, once possible and once reachable; a block in which the
+   scan for headers saw no word that can point into a block (its
+   no_pointers bit) is marked and never read again.
 
    The other blocks are leaks, split as valgrind does: in the graph of
    leaked blocks (an edge from a block to each leaked block a word of its
@@ -240,7 +242,9 @@ visit (struct reach *r, uint64_t v)
 		       ? DMEM_REACHABLE : DMEM_POSSIBLE;
   if ((m & ~QUEUED) == want || m == (DMEM_REACHABLE | QUEUED))
     return;
-  if (m & QUEUED)
+  if (r->h->blocks[i].no_pointers)   /* its scan would find nothing */
+    r->mark[i] = want;
+  else if (m & QUEUED)
     r->mark[i] = want | QUEUED;
   else if (i < r->sweep)
     {
@@ -799,11 +803,12 @@ classify_leaks (struct reach *r)
   for (uint32_t u = 0; u < nl; u++)
     {
       const struct dmem_block_ref *b = &h->blocks[block[u]];
-      if (u + 8 < nl)
+      if (u + 8 < nl && !h->blocks[block[u + 8]].no_pointers)
 	prefetch_block (r, block[u + 8]);
       off[u] = r->nedges;
       r->from = u;
-      scan_edges (r, b->user, b->user + dmem_block_size (h, b));
+      if (!b->no_pointers)
+	scan_edges (r, b->user, b->user + dmem_block_size (h, b));
     }
   off[nl] = r->nedges;
   r->leaked = NULL;
@@ -1078,6 +1083,8 @@ dmem_refs_block (struct dmem_refs *g, size_t b, dmem_ref_fn *fn, void *arg)
 {
   struct reach *r = &g->r;
   const struct dmem_block_ref *blk = &r->h->blocks[b];
+  if (blk->no_pointers)   /* no word of it points into a block */
+    return;
   r->fn = fn;
   r->arg = arg;
   scan_range (r, blk->user, blk->user + dmem_block_size (r->h, blk));
@@ -1115,7 +1122,7 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 	  if ((s & 0xffff) == 0)
 	    dmem_progress (t, "finding leaks", s, h->nblocks);
 	  r.sweep = s + 1;
-	  if (r.mark[s] == 0)
+	  if (r.mark[s] == 0 || h->blocks[s].no_pointers)
 	    continue;
 	  const struct dmem_block_ref *b = &h->blocks[s];
 	  r.strong = r.mark[s] == DMEM_REACHABLE;

@@ -125,7 +125,8 @@ add_block_at (struct fake *f, uint64_t user, uint64_t size)
       h->capacity = h->capacity ? 2 * h->capacity : 64;
       h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
     }
-  h->blocks[h->nblocks] = (struct dmem_block_ref) { user, size, 0, 1 };
+  h->blocks[h->nblocks] = (struct dmem_block_ref) { .user = user,
+						     .small_size = size };
   return h->nblocks++;
 }
 
