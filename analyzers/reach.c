@@ -95,6 +95,7 @@ struct reach
 			      reachable block: its start pointers make
 			      blocks reachable */
   uint64_t lo, hi;         /* every user part lies in [lo, hi) */
+  size_t near;             /* the block find_block_near found last */
   struct dmem_region *reg; /* the region read last (loaded), or NULL */
   struct cluster *clusters;
   size_t nclusters;
@@ -222,6 +223,30 @@ find_block (const struct reach *r, uint64_t v)
   return lo - 1;
 }
 
+/* find_block, first trying the block found last and the one after it:
+   words in a row often point into one block, or into blocks allocated
+   one after the other (an array of them).  */
+static inline size_t
+find_block_near (struct reach *r, uint64_t v)
+{
+  const struct dmem_block_ref *blocks = r->h->blocks;
+  size_t n = r->h->nblocks;
+  if (v - r->lo >= r->hi - r->lo)
+    return SIZE_MAX;
+  for (size_t k = r->near; k < n && k <= r->near + 1; k++)
+    if (blocks[k].user <= v && (k + 1 == n || blocks[k + 1].user > v))
+      {
+	/* K is the last block starting at or below V, as find_block's.  */
+	r->near = k;
+	return v - blocks[k].user < block_span (r->h, &blocks[k]) ? k
+	       : SIZE_MAX;
+      }
+  size_t i = find_block (r, v);
+  if (i != SIZE_MAX)
+    r->near = i;
+  return i;
+}
+
 /* A mark's flag while its block waits in reach.work.  */
 #define QUEUED 0x80
 
@@ -232,7 +257,7 @@ find_block (const struct reach *r, uint64_t v)
 static inline __attribute__ ((always_inline)) void
 visit (struct reach *r, uint64_t v)
 {
-  size_t i = find_block (r, v);
+  size_t i = find_block_near (r, v);
   if (i == SIZE_MAX)
     return;
   unsigned char m = r->mark[i];
