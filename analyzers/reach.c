@@ -1033,11 +1033,20 @@ mark_loader_blocks (struct reach *r)
   uint64_t loader[2] = { 0, 0 };
   if (r->t->dwfl != NULL)
     dwfl_getmodules (r->t->dwfl, find_loader, loader, 0);
-  for (size_t i = 0; loader[1] > loader[0] && i < h->nblocks; i++)
+  if (loader[1] <= loader[0])
+    return;
+  /* Which stacks are the loader's, each looked at once.  */
+  unsigned char *of_loader = dmem_xcalloc (h->nstacks + 1, 1);
+  int any = 0;
+  for (size_t s = 0; s < h->nstacks; s++)
     {
-      size_t n;
-      const uint64_t *pcs = dmem_stack_pcs (h, h->blocks[i].stack, &n);
-      if (n > 0 && pcs[0] - loader[0] < loader[1] - loader[0])
+      uint64_t pc = h->stacks[s * h->depth];
+      of_loader[s] = pc != 0 && pc - loader[0] < loader[1] - loader[0];
+      any |= of_loader[s];
+    }
+  for (size_t i = 0; any && i < h->nblocks; i++)
+    {
+      if (h->blocks[i].stack < h->nstacks && of_loader[h->blocks[i].stack])
 	{
 	  if (r->fn != NULL)
 	    r->fn (r->arg, DMEM_REF_LOADER, h->blocks[i].user, i);
@@ -1045,6 +1054,7 @@ mark_loader_blocks (struct reach *r)
 	    r->mark[i] = DMEM_REACHABLE;
 	}
     }
+  free (of_loader);
 }
 
 /* Warn about the modules whose roots cannot be known (see check_module).
