@@ -600,6 +600,10 @@ int dmem_parse_request (int argc, char **argv, struct dmem_request *r,
 			int cli);
 /* Run R on E's target.  Returns the exit status.  */
 int dmem_run_request (struct dmem_engine *e, const struct dmem_request *r);
+/* The dmem command is done with E: exit with STATUS, leaving what a core's
+   analysis holds to the kernel; free E and return when E holds a live
+   process (it is detached).  */
+void dmem_engine_exit (struct dmem_engine *e, int status);
 
 /* ---- main.c, run.c: the dmem command ---- */
 

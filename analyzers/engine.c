@@ -851,6 +851,19 @@ dmem_engine_problem (dmem_engine *e, size_t i, char *buf, size_t size)
   return dmem_problem_text (&e->h.problems[i], buf, size);
 }
 
+/* See dmem.h: libdw's debug info, the core's mapping and the heap's index
+   go with the process much faster than freed piece by piece.  */
+void
+dmem_engine_exit (dmem_engine *e, int status)
+{
+  if (e->t.pid == 0 && e->t.source == NULL && e->t.nattached == 0)
+    {
+      dmem_symbols_wait (&e->t);   /* no thread at work in libdw */
+      exit (status);
+    }
+  dmem_engine_free (e);
+}
+
 /* See engine.h.  */
 void
 dmem_engine_free (dmem_engine *e)

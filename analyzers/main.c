@@ -131,7 +131,7 @@ dmem_cli_analyse (int argc, char **argv, FILE *out)
       status = dmem_run_request (e, &r);
     }
   fflush (out);
-  dmem_engine_free (e);
+  dmem_engine_exit (e, status);
   return status;
 }
 
