@@ -658,7 +658,9 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
     }
   else if (load (e, r->command->report == dmem_report_stacks
 		 || r->command->report == dmem_report_leaks
-		 || r->command->report == dmem_report_html) != 0)
+		 || r->command->report == dmem_report_html
+		 || r->command->report == dmem_report_explain
+		 || r->command->report == dmem_report_diff) != 0)
     {
       fprintf (err, "dmem: %s\n", e->error);
       status = DMEM_EXIT_BAD_INPUT;
