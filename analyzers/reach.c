@@ -74,7 +74,7 @@ block_end (const struct dmem_heap *h, const struct dmem_block_ref *b)
    clusters (the brk heap, mmapped blocks, thread arenas) each get their
    own.  */
 #define CLUSTER_GAP (1 << 20)
-#define BUCKET_BLOCKS 2
+#define BUCKET_BLOCKS 4
 
 struct cluster
 {
