@@ -6,7 +6,8 @@
 # against the core's size, and `dmem report` (the HTML page) against `leaks`
 # with the page's size, here and on a core of 6561 distinct stacks.
 # Usage: bench/analyzer-bench.sh [BLOCKS]   (run from a built tree; KEEP=1
-# keeps the work directory with its core, for profiling)
+# keeps the work directory with its core, for profiling; OLD_DMEM=PATH
+# measures that build of dmem too, on the same cores, after this one)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 DMEM=${DMEM:-$top/analyzers/dmem}
@@ -63,62 +64,73 @@ best () {
   done
   echo "$b"
 }
-cat "$core" >/dev/null                     # warm the page cache
-t_cat=$(best cat "$core")
-t_leaks=$(best "$DMEM" leaks "$core")
-t_stacks=$(best "$DMEM" stacks "$core")
-t_retained=$(best "$DMEM" stacks --retained "$core")
-addr=$("$DMEM" stacks --all --format=json --limit 1 "$core" |
-       sed -n 's/.*"address": "\(0x[0-9a-f]*\)".*/\1/p' | head -n 1)
-t_explain=$(best "$DMEM" explain "$addr" "$core")
-t_diff=$(best "$DMEM" diff "$core" two.core)
-t_report=$(best "$DMEM" report -o report.html "$core")
-"$DMEM" report -o report.html "$core" >/dev/null
-report_size=$(stat -c %s report.html)
 # Thousands of stacks: the page's lists are capped (1000 groups each).
 cc -O2 -g -o manystacks "$top/tests/programs/analyzer-manystacks.c"
 DMEM_OPTS=abort-shutdown LD_PRELOAD=$LIBDMEM ./manystacks 2>/dev/null || true
 mv "$(ls core* | head -n 1)" many.core
-t_many_leaks=$(best "$DMEM" leaks many.core)
-t_many_report=$(best "$DMEM" report -o many.html many.core)
-"$DMEM" report -o many.html many.core >/dev/null
-many_size=$(stat -c %s many.html)
-many_stacks=$("$DMEM" stacks --format=json --limit 0 many.core |
-              sed -n 's/.*"groups_total": \([0-9]*\).*/\1/p')
-rss=$(/usr/bin/time -f %M "$DMEM" leaks "$core" 2>&1 >/dev/null | tail -n 1)
-# Anonymous memory (the analyzer's own data, without the page-cache pages
-# of the mapped core): the highest RssAnon seen, sampled every 5 ms.
-"$DMEM" leaks "$core" >/dev/null &
-pid=$!
-anon=0
-while a=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null) \
-      && [ -n "$a" ]; do
-  [ "$a" -gt "$anon" ] && anon=$a
-  sleep 0.005
-done
-wait "$pid"
-"$DMEM" leaks "$core" | tail -n 1
 
-awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
-    -v stacks="$t_stacks" -v rss="$rss" -v anon="$anon" -v retained="$t_retained" \
-    -v explain="$t_explain" -v diff="$t_diff" -v report="$t_report" \
-    -v report_size="$report_size" -v many_leaks="$t_many_leaks" \
-    -v many_report="$t_many_report" -v many_size="$many_size" \
-    -v many_stacks="$many_stacks" 'BEGIN {
-  printf "blocks            %d\n", blocks
-  printf "core size         %.1f MiB\n", size / 1048576
-  printf "cat core          %.3f s\n", cat
-  printf "dmem leaks        %.3f s  (%.2fx cat; target <= 3x)\n", leaks, leaks / cat
-  printf "dmem stacks       %.3f s  (%.2fx cat)\n", stacks, stacks / cat
-  printf "dmem stacks --retained %.3f s (%.2fx leaks; target <= 5x)\n", retained, retained / leaks
-  printf "dmem explain      %.3f s  (%.2fx leaks; target well under 1 s)\n", explain, explain / leaks
-  printf "dmem diff         %.3f s  (%.2fx two leaks; target <= 2x)\n", diff, diff / (2 * leaks)
-  printf "dmem leaks maxrss %.1f MiB (%.0f%% of the core; counts the mapped core pages)\n",
-         rss / 1024, 100 * rss * 1024 / size
-  printf "dmem leaks anon   %.1f MiB (%.0f%% of the core; its own data, sampled)\n",
-         anon / 1024, 100 * anon * 1024 / size
-  printf "dmem report       %.3f s  (%.2fx leaks), page %.1f KiB\n", report, report / leaks,
-         report_size / 1024
-  printf "%d stacks: dmem leaks %.3f s, dmem report %.3f s (%.2fx), page %.1f MiB\n",
-         many_stacks, many_leaks, many_report, many_report / many_leaks, many_size / 1048576
-}'
+# Every measure of one build of dmem ($1), printed with the cores' figures.
+measure () {
+  DMEM=$1
+  cat "$core" >/dev/null                     # warm the page cache
+  t_cat=$(best cat "$core")
+  t_leaks=$(best "$DMEM" leaks "$core")
+  t_stacks=$(best "$DMEM" stacks "$core")
+  t_retained=$(best "$DMEM" stacks --retained "$core")
+  addr=$("$DMEM" stacks --all --format=json --limit 1 "$core" |
+         sed -n 's/.*"address": "\(0x[0-9a-f]*\)".*/\1/p' | head -n 1)
+  t_explain=$(best "$DMEM" explain "$addr" "$core")
+  t_diff=$(best "$DMEM" diff "$core" two.core)
+  t_report=$(best "$DMEM" report -o report.html "$core")
+  "$DMEM" report -o report.html "$core" >/dev/null
+  report_size=$(stat -c %s report.html)
+  t_many_leaks=$(best "$DMEM" leaks many.core)
+  t_many_report=$(best "$DMEM" report -o many.html many.core)
+  "$DMEM" report -o many.html many.core >/dev/null
+  many_size=$(stat -c %s many.html)
+  many_stacks=$("$DMEM" stacks --format=json --limit 0 many.core |
+                sed -n 's/.*"groups_total": \([0-9]*\).*/\1/p')
+  rss=$(/usr/bin/time -f %M "$DMEM" leaks "$core" 2>&1 >/dev/null | tail -n 1)
+  # Anonymous memory (the analyzer's own data, without the page-cache pages
+  # of the mapped core): the highest RssAnon seen, sampled every 5 ms.
+  "$DMEM" leaks "$core" >/dev/null &
+  pid=$!
+  anon=0
+  while a=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null) \
+        && [ -n "$a" ]; do
+    [ "$a" -gt "$anon" ] && anon=$a
+    sleep 0.005
+  done
+  wait "$pid"
+  "$DMEM" leaks "$core" | tail -n 1
+  echo "dmem: $DMEM"
+
+  awk -v blocks="$BLOCKS" -v size="$size" -v cat="$t_cat" -v leaks="$t_leaks" \
+      -v stacks="$t_stacks" -v rss="$rss" -v anon="$anon" -v retained="$t_retained" \
+      -v explain="$t_explain" -v diff="$t_diff" -v report="$t_report" \
+      -v report_size="$report_size" -v many_leaks="$t_many_leaks" \
+      -v many_report="$t_many_report" -v many_size="$many_size" \
+      -v many_stacks="$many_stacks" 'BEGIN {
+    printf "blocks            %d\n", blocks
+    printf "core size         %.1f MiB\n", size / 1048576
+    printf "cat core          %.3f s\n", cat
+    printf "dmem leaks        %.3f s  (%.2fx cat; target <= 3x)\n", leaks, leaks / cat
+    printf "dmem stacks       %.3f s  (%.2fx cat)\n", stacks, stacks / cat
+    printf "dmem stacks --retained %.3f s (%.2fx leaks; target <= 5x)\n", retained, retained / leaks
+    printf "dmem explain      %.3f s  (%.2fx leaks; target well under 1 s)\n", explain, explain / leaks
+    printf "dmem diff         %.3f s  (%.2fx two leaks; target <= 2x)\n", diff, diff / (2 * leaks)
+    printf "dmem leaks maxrss %.1f MiB (%.0f%% of the core; counts the mapped core pages)\n",
+           rss / 1024, 100 * rss * 1024 / size
+    printf "dmem leaks anon   %.1f MiB (%.0f%% of the core; its own data, sampled)\n",
+           anon / 1024, 100 * anon * 1024 / size
+    printf "dmem report       %.3f s  (%.2fx leaks), page %.1f KiB\n", report, report / leaks,
+           report_size / 1024
+    printf "%d stacks: dmem leaks %.3f s, dmem report %.3f s (%.2fx), page %.1f MiB\n",
+           many_stacks, many_leaks, many_report, many_report / many_leaks, many_size / 1048576
+  }'
+}
+measure "$DMEM"
+if [ -n "${OLD_DMEM:-}" ]; then
+  echo
+  measure "$OLD_DMEM"
+fi
