@@ -535,8 +535,8 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
 	  uint64_t user = a + hs, from = (user + 7) & ~7ULL;
 	  uint64_t to = size < end - user ? user + size : end;
 	  int pointers = 0;
-	  for (uint64_t w = from; w + 8 <= to; w += 8)
-	    pointers |= get_u64 (r->data, w - r->start) - lo <= hi - lo;
+	  for (uint64_t w = from; w + 8 <= to && !pointers; w += 8)
+	    pointers = get_u64 (r->data, w - r->start) - lo <= hi - lo;
 	  add_block (h, user, size, stack, get_u32 (p, otid), !pointers);
 	  if ((h->nblocks & 0xffff) == 0)
 	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
