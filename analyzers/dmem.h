@@ -131,6 +131,12 @@ struct dmem_target
   size_t nattached;
   struct dmem_segment *segments; /* modules' .data and .bss, once known */
   size_t nsegments;
+  /* Known with the segments: each module's address range, and the dynamic
+     linker's ({0, 0} if none), so that reachability needs no libdwfl
+     while the symbol preloader owns it.  */
+  struct dmem_segment *modules;
+  size_t nmodules;
+  struct dmem_segment loader;
   int have_segments;
   struct dmem_bundle *bundle;  /* the target is a bundle: its files */
   char *manifest;              /* ... and its manifest (JSON), or NULL */
@@ -186,7 +192,8 @@ size_t dmem_region_after (const struct dmem_target *t, uint64_t addr);
 /* Make a live-process region's bytes available (no-op for cores).  */
 void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
 /* Find (once) the writable PT_LOAD segments of every module, the data roots
-   of reachability, into t->segments.  */
+   of reachability, into t->segments, and the modules' ranges into
+   t->modules and t->loader.  */
 void dmem_target_segments (struct dmem_target *t);
 
 /* Whether MOD's file is one with another build ID than the target's.  */

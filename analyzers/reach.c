@@ -703,12 +703,15 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 {
   struct dmem_target *t = r->t;
   unsigned char *flags = dmem_xcalloc (t->nregions + 1, 1);
+  dmem_target_segments (t);
   /* The runtime's module (the one holding its state), for in_flight.  */
-  Dwarf_Addr runtime[2] = { 0, 0 };
-  Dwfl_Module *rt = t->dwfl != NULL ? dwfl_addrmodule (t->dwfl, s0) : NULL;
-  if (rt != NULL)
-    dwfl_module_info (rt, NULL, &runtime[0], &runtime[1], NULL, NULL, NULL,
-		      NULL);
+  uint64_t runtime[2] = { 0, 0 };
+  for (size_t i = 0; i < t->nmodules; i++)
+    if (s0 - t->modules[i].start < t->modules[i].end - t->modules[i].start)
+      {
+	runtime[0] = t->modules[i].start;
+	runtime[1] = t->modules[i].end;
+      }
   for (size_t i = 0; i < t->nthreads; i++)
     {
       const struct dmem_thread *th = &t->threads[i];
@@ -746,8 +749,6 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
     }
   free (flags);
   /* A module's .bss may share a mapping with the brk heap.  */
-  if (t->dwfl != NULL)
-    dmem_target_segments (t);
   for (size_t i = 0; i < t->nsegments; i++)
     add_root (r, t->segments[i].start, t->segments[i].end);
 
@@ -772,25 +773,6 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
   free (r->roots);
   r->roots = NULL;
   r->nroots = 0;
-}
-
-/* The range of the dynamic linker's module (ld-linux*), as *LO and *HI.  */
-static int
-find_loader (Dwfl_Module *mod, void **user __attribute__ ((unused)),
-	     const char *name, Dwarf_Addr start, void *arg)
-{
-  const char *base = name ? strrchr (name, '/') : NULL;
-  base = base ? base + 1 : name;
-  if (base != NULL && strncmp (base, "ld-linux", 8) == 0)
-    {
-      uint64_t *range = arg;
-      Dwarf_Addr end;
-      dwfl_module_info (mod, NULL, NULL, &end, NULL, NULL, NULL, NULL);
-      range[0] = start;
-      range[1] = end;
-      return DWARF_CB_ABORT;
-    }
-  return DWARF_CB_OK;
 }
 
 /* ---- direct and indirect leaks ---- */
@@ -1030,9 +1012,8 @@ static void
 mark_loader_blocks (struct reach *r)
 {
   const struct dmem_heap *h = r->h;
-  uint64_t loader[2] = { 0, 0 };
-  if (r->t->dwfl != NULL)
-    dwfl_getmodules (r->t->dwfl, find_loader, loader, 0);
+  dmem_target_segments (r->t);
+  uint64_t loader[2] = { r->t->loader.start, r->t->loader.end };
   if (loader[1] <= loader[0])
     return;
   /* Which stacks are the loader's, each looked at once.  */

@@ -992,10 +992,18 @@ dmem_target_open_source (struct dmem_target *t,
 static int
 add_module_segments (Dwfl_Module *mod,
 		     void **userdata __attribute__ ((unused)),
-		     const char *name __attribute__ ((unused)),
-		     Dwarf_Addr start __attribute__ ((unused)), void *arg)
+		     const char *name, Dwarf_Addr start, void *arg)
 {
   struct dmem_target *t = arg;
+  Dwarf_Addr end;
+  dwfl_module_info (mod, NULL, NULL, &end, NULL, NULL, NULL, NULL);
+  t->modules = dmem_xrealloc (t->modules, t->nmodules + 1, sizeof *t->modules);
+  t->modules[t->nmodules++] = (struct dmem_segment) { start, end };
+  const char *base = name ? strrchr (name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (base != NULL && strncmp (base, "ld-linux", 8) == 0
+      && t->loader.end <= t->loader.start)
+    t->loader = (struct dmem_segment) { start, end };
   GElf_Addr bias;
   Elf *elf = dwfl_module_getelf (mod, &bias);
   size_t nphdr;
@@ -1019,7 +1027,7 @@ add_module_segments (Dwfl_Module *mod,
 void
 dmem_target_segments (struct dmem_target *t)
 {
-  if (t->have_segments)
+  if (t->have_segments || t->dwfl == NULL)
     return;
   t->have_segments = 1;
   dwfl_getmodules (t->dwfl, add_module_segments, t, 0);
@@ -1039,6 +1047,7 @@ dmem_target_close (struct dmem_target *t)
   free (t->threads);
   free (t->attached);
   free (t->segments);
+  free (t->modules);
   if (t->map != NULL)
     elf_end (t->map);
   if (t->fd >= 0)
