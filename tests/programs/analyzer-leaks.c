@@ -109,6 +109,11 @@ main (int argc, char **argv)
   if (argc > 1 && strcmp (argv[1], "wait") == 0)
     {
       char line[16];
+      /* stdin's buffer is given now, not malloc'd by the first fgets: a
+         reader looking while the process waits must see the same heap
+         however far main got.  */
+      static char in_buf[BUFSIZ];
+      setvbuf (stdin, in_buf, _IOFBF, sizeof in_buf);
       printf ("ready\n");
       fflush (stdout);
       if (fgets (line, sizeof line, stdin) == NULL)
