@@ -646,11 +646,21 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   free (w);
 }
 
+/* qsort order of big blocks: by user address.  */
+static int
+big_order (const void *a, const void *b)
+{
+  const struct dmem_big_block *x = a, *y = b;
+  return x->user < y->user ? -1 : x->user > y->user;
+}
+
 /* Sort the blocks by user address: LSD radix sort, 16 bits a pass, over
-   the bits in which the addresses differ.  */
+   the bits in which the addresses differ; the few big ones by qsort.  */
 static void
 sort_blocks (struct dmem_heap *h)
 {
+  if (h->nbig > 1)
+    qsort (h->big, h->nbig, sizeof *h->big, big_order);
   size_t n = h->nblocks;
   if (n < 2)
     return;
@@ -686,14 +696,6 @@ sort_blocks (struct dmem_heap *h)
   free (tmp);
 }
 
-/* qsort order of big blocks: by user address.  */
-static int
-big_order (const void *a, const void *b)
-{
-  const struct dmem_big_block *x = a, *y = b;
-  return x->user < y->user ? -1 : x->user > y->user;
-}
-
 /* Keep each block once: a cycle's blocks were appended more than once
    before Brent's method saw it (the cycle itself is reported), and a list
    running into another one is reported as a bad prev link.  */
@@ -705,8 +707,6 @@ drop_duplicates (struct dmem_heap *h)
     if (out == 0 || h->blocks[out - 1].user != h->blocks[i].user)
       h->blocks[out++] = h->blocks[i];
   h->nblocks = out;
-  if (h->nbig > 1)
-    qsort (h->big, h->nbig, sizeof *h->big, big_order);
 }
 
 /* See dmem.h: descriptor, walk, sort.  */
@@ -1123,36 +1123,41 @@ dmem_heap_free (struct dmem_heap *h)
   memset (h, 0, sizeof *h);
 }
 
-/* See dmem.h: binary search on the sorted blocks.  */
-size_t
-dmem_block_from (const struct dmem_heap *h, uint64_t addr)
+/* The first of N records of STRIDE bytes at BASE, sorted by the user
+   address each starts with, whose address is ADDR or more (N if none).  */
+static size_t
+first_at_or_after (const void *base, size_t n, size_t stride, uint64_t addr)
 {
-  size_t lo = 0, hi = h->nblocks;
+  size_t lo = 0, hi = n;
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (h->blocks[mid].user < addr)
+      uint64_t user;
+      memcpy (&user, (const char *) base + mid * stride, sizeof user);
+      if (user < addr)
 	lo = mid + 1;
       else
 	hi = mid;
     }
   return lo;
 }
+_Static_assert (offsetof (struct dmem_block_ref, user) == 0
+		&& offsetof (struct dmem_big_block, user) == 0,
+		"records start with their user address");
+
+/* See dmem.h: binary search on the sorted blocks.  */
+size_t
+dmem_block_from (const struct dmem_heap *h, uint64_t addr)
+{
+  return first_at_or_after (h->blocks, h->nblocks, sizeof *h->blocks, addr);
+}
 
 /* See dmem.h: binary search on the big blocks.  */
 uint64_t
 dmem_big_size (const struct dmem_heap *h, uint64_t user)
 {
-  size_t lo = 0, hi = h->nbig;
-  while (lo < hi)
-    {
-      size_t mid = lo + (hi - lo) / 2;
-      if (h->big[mid].user < user)
-	lo = mid + 1;
-      else
-	hi = mid;
-    }
-  return lo < h->nbig && h->big[lo].user == user ? h->big[lo].size : 0;
+  size_t i = first_at_or_after (h->big, h->nbig, sizeof *h->big, user);
+  return i < h->nbig && h->big[i].user == user ? h->big[i].size : 0;
 }
 
 /* See dmem.h: the header was read when the block was found.  */
