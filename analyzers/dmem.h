@@ -361,6 +361,15 @@ dmem_block_size (const struct dmem_heap *h, const struct dmem_block_ref *b)
   return b->small_size != DMEM_BIG_SIZE ? b->small_size
 	 : dmem_big_size (h, b->user);
 }
+/* How many bytes from its user address on point into block B: its size,
+   and one for a 0-byte block, as a pointer equal to its address keeps
+   it.  */
+static inline uint64_t
+dmem_block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  uint64_t size = dmem_block_size (h, b);
+  return size ? size : 1;
+}
 /* The thread that allocated block B of H (0 if it is not among H's
    first DMEM_THREADS threads and its header cannot be read again).  */
 uint32_t dmem_block_tid (struct dmem_target *t, const struct dmem_heap *h,

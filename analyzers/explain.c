@@ -775,9 +775,8 @@ root_in_block (struct bfs *s, uint64_t where)
   size_t b = dmem_refs_block_at (s->g, where);
   if (b == SIZE_MAX)
     return 0;
-  uint64_t size = dmem_block_size (s->h, &s->h->blocks[b]);
   s->in_lo = s->h->blocks[b].user;
-  s->in_hi = s->in_lo + (size ? size : 1);
+  s->in_hi = s->in_lo + dmem_block_span (s->h, &s->h->blocks[b]);
   return 1;
 }
 
@@ -945,8 +944,7 @@ pick_link (struct explain *x, size_t parent, size_t child, uint64_t *where,
 {
   const struct dmem_block_ref *p = &x->h->blocks[parent];
   const struct dmem_block_ref *c = &x->h->blocks[child];
-  uint64_t span = dmem_block_size (x->h, c);
-  span = span ? span : 1;
+  uint64_t span = dmem_block_span (x->h, c);
   int have = 0;
   uint64_t end = p->user + dmem_block_size (x->h, p);
   if (x->buf == NULL)

@@ -51,21 +51,11 @@ struct span
   uint64_t start, end;
 };
 
-/* How many bytes from its user address on point into block B of H: its
-   size, and one for a 0-byte block, as a pointer equal to its address
-   keeps it.  */
-static inline uint64_t
-block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
-{
-  uint64_t size = dmem_block_size (h, b);
-  return size ? size : 1;
-}
-
 /* The end of block B's span, UINT64_MAX when it wraps (a damaged size).  */
 static inline uint64_t
 block_end (const struct dmem_heap *h, const struct dmem_block_ref *b)
 {
-  uint64_t end = b->user + block_span (h, b);
+  uint64_t end = b->user + dmem_block_span (h, b);
   return end < b->user ? UINT64_MAX : end;
 }
 
@@ -218,7 +208,8 @@ find_block (const struct reach *r, uint64_t v)
       else
 	hi = mid;
     }
-  if (lo == 0 || v - blocks[lo - 1].user >= block_span (r->h, &blocks[lo - 1]))
+  if (lo == 0
+      || v - blocks[lo - 1].user >= dmem_block_span (r->h, &blocks[lo - 1]))
     return SIZE_MAX;
   return lo - 1;
 }
@@ -238,7 +229,7 @@ find_block_near (struct reach *r, uint64_t v)
       {
 	/* K is the last block starting at or below V, as find_block's.  */
 	r->near = k;
-	return v - blocks[k].user < block_span (r->h, &blocks[k]) ? k
+	return v - blocks[k].user < dmem_block_span (r->h, &blocks[k]) ? k
 	       : SIZE_MAX;
       }
   size_t i = find_block (r, v);
