@@ -204,8 +204,6 @@ forward_to (void **cache, const char *name)
     }
 
 static const char *const new_names[] = { "", "operator new", "operator new[]" };
-static const char *const delete_names[] = { "", "operator delete",
-                                            "operator delete[]" };
 
 /* Each entry point's stack pointer and rbp arrive in the two argument
    registers after its own arguments (entry.h).  */
@@ -215,8 +213,8 @@ static const char *const delete_names[] = { "", "operator delete",
   dmem__##name##_entry (size_t size, const uint64_t *sp, uint64_t bp)    \
   {                                                                      \
     FORWARD (name, void *(*) (size_t), size);                            \
-    STACK (stack, sp, bp);                                                 \
-    void *p = new_throwing (size, 0, kind, &stack);                         \
+    STACK (stack, sp, bp);                                               \
+    void *p = new_throwing (size, 0, kind, &stack);                      \
     TRACE (new_names[kind], "n=p", U (size), U (p));                     \
     return p;                                                            \
   }
@@ -228,8 +226,8 @@ static const char *const delete_names[] = { "", "operator delete",
   {                                                                      \
     FORWARD (name, void *(*) (size_t, const void *), size, tag);         \
     static void *next;                                                   \
-    STACK (stack, sp, bp);                                                 \
-    void *p = new_nothrow (size, 0, kind, &stack, &next, #name);            \
+    STACK (stack, sp, bp);                                               \
+    void *p = new_nothrow (size, 0, kind, &stack, &next, #name);         \
     TRACE (new_names[kind], "n=p", U (size), U (p));                     \
     return p;                                                            \
   }
@@ -240,7 +238,7 @@ static const char *const delete_names[] = { "", "operator delete",
                         uint64_t bp)                                     \
   {                                                                      \
     FORWARD (name, void *(*) (size_t, size_t), size, align);             \
-    STACK (stack, sp, bp);                                                 \
+    STACK (stack, sp, bp);                                               \
     void *p = new_throwing (size, power_of_two_above (align), kind, &stack); \
     TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
     return p;                                                            \
@@ -254,8 +252,8 @@ static const char *const delete_names[] = { "", "operator delete",
     FORWARD (name, void *(*) (size_t, size_t, const void *), size, align, \
              tag);                                                       \
     static void *next;                                                   \
-    STACK (stack, sp, bp);                                                 \
-    void *p = new_nothrow (size, power_of_two_above (align), kind, &stack,  \
+    STACK (stack, sp, bp);                                               \
+    void *p = new_nothrow (size, power_of_two_above (align), kind, &stack, \
                            &next, #name);                                \
     TRACE (new_names[kind], "nn=p", U (size), U (align), U (p));         \
     return p;                                                            \
@@ -271,38 +269,16 @@ NEW_ALIGNED (_ZnamSt11align_val_t, DMEM_ALLOC_NEW_ARRAY)
 NEW_ALIGNED_NOTHROW (_ZnwmSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW)
 NEW_ALIGNED_NOTHROW (_ZnamSt11align_val_tRKSt9nothrow_t, DMEM_ALLOC_NEW_ARRAY)
 
-/* The deletes: the stack is taken only for the quarantine (which keeps the
-   stack that freed each block), as free does.  The size and alignment
+/* The deletes, as free (entry.h).  The size and alignment
    arguments need no use: the header knows both.  DELETEn takes n
    arguments, which puts the stack pointer in the next register.  */
-static __attribute__ ((noinline)) void
-delete_noted (void *p, int kind, const uint64_t *sp, uint64_t bp)
-{
-  TRACE (delete_names[kind], "p", U (p));
-  if (dmem__quarantine_on () && p != NULL)
-    {
-      STACK (stack, sp, bp);
-      dmem__delete (p, kind, stack.pcs);
-    }
-  else
-    dmem__delete (p, kind, NULL);
-}
-
-static inline void
-delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
-{
-  if (unlikely (dmem__options.trace_stderr || dmem__quarantine_on ()))
-    delete_noted (p, kind, sp, bp);
-  else
-    dmem__delete (p, kind, NULL);
-}
 #define DELETE1(name, kind)                                              \
   ENTRY (name, dmem__##name##_entry, "rsi", "rdx");                      \
   IMPL void                                                              \
   dmem__##name##_entry (void *p, const uint64_t *sp, uint64_t bp)        \
   {                                                                      \
     FORWARD_VOID (name, void (*) (void *), p);                           \
-    delete_as (p, kind, sp, bp);                                         \
+    dmem__free_as (p, kind, sp, bp);                                     \
   }
 #define DELETE2(name, kind)                                              \
   ENTRY (name, dmem__##name##_entry, "rdx", "rcx");                      \
@@ -311,7 +287,7 @@ delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
                         uint64_t bp)                                     \
   {                                                                      \
     FORWARD_VOID (name, void (*) (void *, uint64_t), p, a);              \
-    delete_as (p, kind, sp, bp);                                         \
+    dmem__free_as (p, kind, sp, bp);                                     \
   }
 #define DELETE3(name, kind)                                              \
   ENTRY (name, dmem__##name##_entry, "rcx", "r8");                       \
@@ -320,7 +296,7 @@ delete_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
                         const uint64_t *sp, uint64_t bp)                 \
   {                                                                      \
     FORWARD_VOID (name, void (*) (void *, uint64_t, uint64_t), p, a, b); \
-    delete_as (p, kind, sp, bp);                                         \
+    dmem__free_as (p, kind, sp, bp);                                     \
   }
 
 DELETE1 (_ZdlPv, DMEM_ALLOC_NEW)

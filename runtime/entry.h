@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dmem/format.h"
+#include "integrity.h"
 #include "options.h"
 #include "unwind.h"
 
@@ -39,6 +40,23 @@ DMEM_HIDDEN void dmem__trace (const char *name, const char *spec, ...);
            "\t.cfi_endproc\n"                                             \
            ".size " #name ", .-" #name "\n")
 #define IMPL __attribute__ ((used, visibility ("hidden")))
+
+/* free, operator delete and delete[] of P as KIND (enum dmem_alloc_kind)
+   when tracing or quarantining: the trace line, and the stack that frees
+   it, which the quarantine keeps.  */
+DMEM_HIDDEN void dmem__free_noted (void *p, int kind, const uint64_t *sp,
+                                   uint64_t bp);
+
+/* What the freeing entry points do: their common path is a jump to
+   dmem__delete, the rest out of line.  */
+static inline void
+dmem__free_as (void *p, int kind, const uint64_t *sp, uint64_t bp)
+{
+  if (unlikely (dmem__options.trace_stderr || dmem__quarantine_on ()))
+    dmem__free_noted (p, kind, sp, bp);
+  else
+    dmem__delete (p, kind, NULL);
+}
 #define STACK(stack, sp, bp)                                             \
   struct dmem_stack stack;                                               \
   dmem__caller_stack (&stack, sp, bp)

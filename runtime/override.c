@@ -58,30 +58,26 @@ dmem__malloc_entry (size_t size, const uint64_t *sp, uint64_t bp)
   return p;
 }
 
-/* free when tracing or quarantining: out of line, so that the common path
-   is a jump to dmem__free.  */
-static __attribute__ ((noinline)) void
-free_noted (void *p, const uint64_t *sp, uint64_t bp)
+void
+dmem__free_noted (void *p, int kind, const uint64_t *sp, uint64_t bp)
 {
-  TRACE ("free", "p", U (p));
+  static const char *const names[] = { DMEM_FREE_KIND_NAMES };
+  TRACE (names[kind], "p", U (p));
   if (dmem__quarantine_on () && p != NULL)
     {
       /* The quarantine keeps the stack that freed each block.  */
       STACK (stack, sp, bp);
-      dmem__free (p, stack.pcs);
+      dmem__delete (p, kind, stack.pcs);
     }
   else
-    dmem__free (p, NULL);
+    dmem__delete (p, kind, NULL);
 }
 
 ENTRY (free, dmem__free_entry, "rsi", "rdx");
 IMPL void
 dmem__free_entry (void *p, const uint64_t *sp, uint64_t bp)
 {
-  if (unlikely (dmem__options.trace_stderr || dmem__quarantine_on ()))
-    free_noted (p, sp, bp);
-  else
-    dmem__free (p, NULL);
+  dmem__free_as (p, DMEM_ALLOC_MALLOC, sp, bp);
 }
 
 ENTRY (calloc, dmem__calloc_entry, "rdx", "rcx");
