@@ -178,8 +178,9 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
       uint64_t hb = b ? b->user - nhs : UINT64_MAX;
       uint64_t sa = a ? dmem_block_size (oh, a) : 0;
       uint64_t sb = b ? dmem_block_size (h, b) : 0;
-      if (a != NULL && b != NULL && ha == hb && sa == sb
-	  && old_of[a->stack] == new_of[b->stack])
+      uint32_t ca = a ? old_of[dmem_block_stack (oh, a)] : 0;
+      uint32_t cb = b ? new_of[dmem_block_stack (h, b)] : 0;
+      if (a != NULL && b != NULL && ha == hb && sa == sb && ca == cb)
 	{
 	  old_bytes += sa;
 	  new_bytes += sb;
@@ -188,7 +189,7 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
 	}
       if (a != NULL && ha <= hb)
 	{
-	  struct change *c = &d.changes[old_of[a->stack]];
+	  struct change *c = &d.changes[ca];
 	  c->died++;
 	  c->died_bytes += sa;
 	  old_bytes += sa;
@@ -196,7 +197,7 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
 	}
       else
 	{
-	  struct change *c = &d.changes[new_of[b->stack]];
+	  struct change *c = &d.changes[cb];
 	  c->born++;
 	  c->born_bytes += sb;
 	  new_bytes += sb;

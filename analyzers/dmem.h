@@ -253,24 +253,23 @@ int dmem_write_core (struct dmem_target *t, int fd);
 
 /* ---- heap.c: the descriptor and the shard walk ---- */
 
-/* One live block, as the index keeps it: 16 bytes, as a core of a
-   million blocks is read into a million of them.  Its requested size is
+/* One live block, as the index keeps it: 8 bytes, as a core of a million
+   blocks is read into a million of them.  The rest of what the block's
+   header says (its thread, its stack) is read back from the header when
+   it is needed: dmem_block_tid, dmem_block_stack.  Its requested size is
    dmem_block_size's (SMALL_SIZE, or from dmem_heap.big when it does not
-   fit), its allocating thread dmem_block_tid's (from dmem_heap.tids, or
-   read back from its header when the heap has too many threads).
-   NO_POINTERS is 1 only when no word of its user part can point into
-   any block (the scan for headers read them all): scanning it for
+   fit).  NO_POINTERS is 1 only when no word of its user part can point
+   into any block (the scan for headers read them all): scanning it for
    pointers would find none.  */
 struct dmem_block_ref
 {
-  uint64_t user;       /* user pointer = header address + header size */
-  uint32_t small_size : 23; /* requested size, or DMEM_BIG_SIZE */
-  uint32_t no_pointers : 1; /* it holds no pointer into a block */
-  uint32_t thread : 8;      /* index into dmem_heap.tids, or DMEM_THREADS */
-  uint32_t stack;      /* index into dmem_heap.stacks */
+  uint64_t user : 48;        /* user pointer = header address + header size */
+  uint64_t small_size : 15;  /* requested size, or DMEM_BIG_SIZE */
+  uint64_t no_pointers : 1;  /* it holds no pointer into a block */
 };
-#define DMEM_BIG_SIZE ((1u << 23) - 1)
-#define DMEM_THREADS 255
+#define DMEM_BIG_SIZE ((1u << 15) - 1)
+/* Where blocks can be: x86-64 user space (the index keeps 48 bits).  */
+#define DMEM_USER_END (1ULL << 48)
 
 /* A block of DMEM_BIG_SIZE bytes or more: its size.  */
 struct dmem_big_block
@@ -307,12 +306,13 @@ struct dmem_heap
   struct dmem_big_block *big;    /* the blocks too big for small_size, by
 				    user address after the walk */
   size_t nbig;
-  uint32_t tids[DMEM_THREADS];   /* the blocks' threads, as met */
-  size_t ntids;
-  uint32_t tid_slots[2 * DMEM_THREADS + 2]; /* tid + 1 -> ... */
-  unsigned char tid_numbers[2 * DMEM_THREADS + 2]; /* ... its index */
-  uint32_t last_tid;             /* the last block's thread ... */
-  unsigned last_thread;          /* ... and its index */
+  struct dmem_target *target;    /* where the headers are read back */
+  uint64_t *loader_blocks;       /* the dynamic linker's blocks (their
+				    innermost frame in it), by address */
+  size_t nloader_blocks;
+  struct dmem_stack_table *stack_table; /* format 1: a header's PCs to
+					   their stack (format 2 headers
+					   hold a depot id) */
   uint64_t *stacks;              /* nstacks * depth PCs, 0-filled */
   size_t nstacks, depth;
   struct dmem_problem *problems;
@@ -370,10 +370,14 @@ dmem_block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
   uint64_t size = dmem_block_size (h, b);
   return size ? size : 1;
 }
-/* The thread that allocated block B of H (0 if it is not among H's
-   first DMEM_THREADS threads and its header cannot be read again).  */
-uint32_t dmem_block_tid (struct dmem_target *t, const struct dmem_heap *h,
+/* The thread that allocated block B of H (0 if its header cannot be read
+   again).  */
+uint32_t dmem_block_tid (const struct dmem_heap *h,
 			 const struct dmem_block_ref *b);
+/* The allocation stack (index into H->stacks) of block B of H, read back
+   from its header (the "not kept" stack if it cannot be read again).  */
+uint32_t dmem_block_stack (const struct dmem_heap *h,
+			   const struct dmem_block_ref *b);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);

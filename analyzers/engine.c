@@ -806,7 +806,7 @@ dmem_engine_blocks (dmem_engine *e, size_t first, struct dmem_block_info *out,
   for (size_t i = first; i < h->nblocks && n < max; i++, n++)
     out[n] = (struct dmem_block_info) { h->blocks[i].user - hs,
       h->blocks[i].user, dmem_block_size (h, &h->blocks[i]),
-      dmem_block_tid (&e->t, h, &h->blocks[i]), h->blocks[i].stack };
+      dmem_block_tid (h, &h->blocks[i]), dmem_block_stack (h, &h->blocks[i]) };
   return n;
 }
 

@@ -654,12 +654,12 @@ text_block (struct explain *x, size_t b, int frames)
 {
   const struct dmem_block_ref *blk = &x->h->blocks[b];
   fprintf (x->out, "the %" PRIu64 "-byte block at 0x%" PRIx64 " (thread %"
-	   PRIu32 ")", dmem_block_size (x->h, blk), blk->user,
-	   dmem_block_tid (x->t, x->h, blk));
+	   PRIu32 ")", dmem_block_size (x->h, blk), (uint64_t) blk->user,
+	   dmem_block_tid (x->h, blk));
   if (frames)
     {
       size_t n;
-      const uint64_t *pcs = dmem_stack_pcs (x->h, blk->stack, &n);
+      const uint64_t *pcs = dmem_stack_pcs (x->h, dmem_block_stack (x->h, blk), &n);
       fputs (n ? ", allocated at:\n" : ", allocated at an unknown stack\n",
 	     x->out);
       dmem_text_frames (x->out, x->t, pcs, n);
@@ -672,10 +672,10 @@ json_block (struct explain *x, size_t b, int with_offset, int64_t offset)
 {
   const struct dmem_block_ref *blk = &x->h->blocks[b];
   size_t n;
-  const uint64_t *pcs = dmem_stack_pcs (x->h, blk->stack, &n);
+  const uint64_t *pcs = dmem_stack_pcs (x->h, dmem_block_stack (x->h, blk), &n);
   fprintf (x->out, "{\"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64
-	   ", \"tid\": %" PRIu32, blk->user,
-	   dmem_block_size (x->h, blk), dmem_block_tid (x->t, x->h, blk));
+	   ", \"tid\": %" PRIu32, (uint64_t) blk->user,
+	   dmem_block_size (x->h, blk), dmem_block_tid (x->h, blk));
   if (with_offset)
     fprintf (x->out, ", \"offset\": %" PRId64, offset);
   fputs (", \"frames\": ", x->out);
@@ -1258,7 +1258,7 @@ explain_block (struct explain *x, size_t b, uint64_t addr)
 	print_chain (x, &s, addr);
       fputs ("],\n  \"leaked_from\": ", out);
       if (status[0] == 'i' && chain)
-	fprintf (out, "\"0x%" PRIx64 "\"", h->blocks[from].user);
+	fprintf (out, "\"0x%" PRIx64 "\"", (uint64_t) h->blocks[from].user);
       else
 	fputs ("null", out);
     }
@@ -1280,7 +1280,7 @@ explain_block (struct explain *x, size_t b, uint64_t addr)
       else if (chain)
 	fprintf (out, "an indirect leak: no root reaches it; the direct leak "
 		 "at 0x%" PRIx64 " does, through %zu reference%s:\n",
-		 h->blocks[from].user, links, links == 1 ? "" : "s");
+		 (uint64_t) h->blocks[from].user, links, links == 1 ? "" : "s");
       else
 	fputs ("an indirect leak: no root reaches it\n", out);
       if (chain)

@@ -113,7 +113,7 @@ hash_u64 (uint64_t x)
 }
 
 /* Interning of stacks: equal PC tuples share one index.  */
-struct stack_table
+struct dmem_stack_table
 {
   uint32_t *slots;   /* stack index + 1, 0 = empty */
   size_t mask;
@@ -132,7 +132,8 @@ hash_pcs (const uint64_t *pcs, size_t depth)
 
 /* The index of stack PCS (DEPTH words) in H, added if new.  */
 static uint32_t
-intern_stack (struct dmem_heap *h, struct stack_table *st, const uint64_t *pcs)
+intern_stack (struct dmem_heap *h, struct dmem_stack_table *st,
+	      const uint64_t *pcs)
 {
   size_t depth = h->depth;
   if (2 * (h->nstacks + 1) > st->mask + 1)
@@ -194,29 +195,10 @@ get_u32 (const unsigned char *p, uint64_t off)
   return v;
 }
 
-/* The index of thread TID in H's tids, added if new; DMEM_THREADS when
-   they are full.  */
-static unsigned
-thread_number (struct dmem_heap *h, uint32_t tid)
-{
-  size_t mask = sizeof h->tid_slots / sizeof *h->tid_slots - 1;
-  size_t i = (tid * 0x9e3779b1u) & mask;
-  for (; h->tid_slots[i] != 0; i = (i + 1) & mask)
-    if (h->tid_slots[i] == tid + 1)
-      return h->tid_numbers[i];
-  if (h->ntids == DMEM_THREADS || tid == UINT32_MAX)
-    return DMEM_THREADS;
-  h->tid_slots[i] = tid + 1;
-  h->tid_numbers[i] = h->ntids;
-  h->tids[h->ntids] = tid;
-  return h->ntids++;
-}
-
-/* Append a block of SIZE at USER, allocated by TID from STACK; NO_POINTERS
-   when it holds no word that can point into a block.  */
+/* Append a block of SIZE at USER; NO_POINTERS when it holds no word that
+   can point into a block.  */
 static inline void
-add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
-	   uint32_t tid, int no_pointers)
+add_block (struct dmem_heap *h, uint64_t user, uint64_t size, int no_pointers)
 {
   if (h->nblocks == h->capacity)
     {
@@ -232,14 +214,24 @@ add_block (struct dmem_heap *h, uint64_t user, uint64_t size, uint32_t stack,
       h->big[h->nbig++] = (struct dmem_big_block) { user, size };
       small = DMEM_BIG_SIZE;
     }
-  /* Most blocks in a row are one thread's.  */
-  unsigned thread = h->nblocks > 0 && tid == h->last_tid ? h->last_thread
-		    : thread_number (h, tid);
-  h->last_tid = tid;
-  h->last_thread = thread;
   h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, small,
-						       no_pointers, thread,
-						       stack };
+						       no_pointers };
+}
+
+/* Note the block at USER when its STACK starts in the dynamic linker: it
+   is reachable (reach.c), and so the stack is read once, here.  */
+static inline void
+note_loader_block (struct dmem_target *t, struct dmem_heap *h, uint64_t user,
+		   uint32_t stack)
+{
+  uint64_t pc = h->stacks[(size_t) stack * h->depth];
+  if (pc - t->loader.start >= t->loader.end - t->loader.start)
+    return;
+  if ((h->nloader_blocks & (h->nloader_blocks - 1)) == 0)
+    h->loader_blocks = dmem_xrealloc (h->loader_blocks,
+				      h->nloader_blocks
+				      ? 2 * h->nloader_blocks : 1, 8);
+  h->loader_blocks[h->nloader_blocks++] = user;
 }
 
 /* Zero the PCs of a stack after its first 0.  */
@@ -282,7 +274,8 @@ dmem_header_pcs (const struct dmem_heap *h, const unsigned char *hdr,
    block's stack is one lookup by its id.  Chunks that cannot be read and
    ids never filled are stacks "not kept".  */
 static void
-load_depot (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st)
+load_depot (struct dmem_target *t, struct dmem_heap *h,
+	    struct dmem_stack_table *st)
 {
   const uint64_t *d = h->desc;
   uint64_t base = d[DMEM_DESC_DEPOT];
@@ -377,7 +370,7 @@ walk_begin (struct dmem_heap *h, struct walk *w, uint64_t shard_addr,
    walk; *STACK is then the stack of the block concerned, if known.  */
 static const char *
 walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
-	   struct stack_table *st, uint32_t *stack)
+	   struct dmem_stack_table *st, uint32_t *stack)
 {
   const uint64_t *d = h->desc;
   uint64_t hs = d[DMEM_DESC_HEADER_SIZE], addr = w->addr;
@@ -422,8 +415,10 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
   if (r == NULL || addr > UINT64_MAX - hs || addr + hs > r->end
       || size > r->end - (addr + hs))
     return "bad-size";
-  add_block (h, addr + hs, size, *stack, get_u32 (hdr, d[DMEM_DESC_OFF_TID]),
-	     0);
+  if (r->end > DMEM_USER_END)   /* not x86-64 user space */
+    return "unreadable";
+  add_block (h, addr + hs, size, 0);
+  note_loader_block (t, h, addr + hs, *stack);
   w->walked++;
   w->bytes += size;
   w->prev = addr;
@@ -442,7 +437,7 @@ may_hold_blocks (const struct dmem_heap *h, const struct dmem_region *r)
 {
   const uint64_t *d = h->desc;
   return r->writable && !r->file_backed && r->data != NULL
-	 && r->avail >= d[DMEM_DESC_HEADER_SIZE]
+	 && r->end <= DMEM_USER_END && r->avail >= d[DMEM_DESC_HEADER_SIZE]
 	 && !(r->start < d[DMEM_DESC_STATE_END]
 	      && r->end > d[DMEM_DESC_STATE_START]);
 }
@@ -460,13 +455,14 @@ may_hold_blocks (const struct dmem_heap *h, const struct dmem_region *r)
    with a next link; both multisets are compared through sums of a mixing
    function of their members.  Returns 0 when the scan stands.  */
 static int
-scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
-	   const unsigned char *shards, uint64_t nshards, uint64_t ss)
+scan_heap (struct dmem_target *t, struct dmem_heap *h,
+	   struct dmem_stack_table *st, const unsigned char *shards,
+	   uint64_t nshards, uint64_t ss)
 {
   const uint64_t *d = h->desc;
   uint64_t hs = d[DMEM_DESC_HEADER_SIZE], gs = d[DMEM_DESC_GUARD_SIZE];
   uint64_t bm = d[DMEM_DESC_BLOCK_MAGIC], om = d[DMEM_DESC_OFF_MAGIC];
-  uint64_t osz = d[DMEM_DESC_OFF_SIZE], otid = d[DMEM_DESC_OFF_TID];
+  uint64_t osz = d[DMEM_DESC_OFF_SIZE];
   int v2 = d[DMEM_DESC_VERSION] == 2;
   if (t->pid != 0 || gs > MAX_HEADER || (hs & 15) != 0)
     return -1;   /* a live process's memory is read as it is needed */
@@ -537,7 +533,8 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
 	  int pointers = 0;
 	  for (uint64_t w = from; w + 8 <= to && !pointers; w += 8)
 	    pointers = get_u64 (r->data, w - r->start) - lo <= hi - lo;
-	  add_block (h, user, size, stack, get_u32 (p, otid), !pointers);
+	  add_block (h, user, size, !pointers);
+	  note_loader_block (t, h, user, stack);
 	  if ((h->nblocks & 0xffff) == 0)
 	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
 	  uint64_t after = a + hs + size + gs;
@@ -573,8 +570,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h, struct stack_table *st,
     }
   h->nblocks = 0;
   h->nbig = 0;
-  h->ntids = 0;
-  memset (h->tid_slots, 0, sizeof h->tid_slots);
+  h->nloader_blocks = 0;
   h->shard_allocs = h->shard_frees = 0;
   return -1;
 }
@@ -589,17 +585,25 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   const uint64_t *d = h->desc;
   struct walk *w = dmem_xcalloc (nshards, sizeof *w);
   uint32_t *active = dmem_xcalloc (nshards, sizeof *active);
-  struct stack_table st = { NULL, 0 };
+  struct dmem_stack_table st = { NULL, 0 };   /* kept for format 1 */
   size_t nactive = 0;
   if (d[DMEM_DESC_VERSION] == 2)
     load_depot (t, h, &st);
+  else
+    {
+      /* A header that cannot be read again: no stack.  */
+      uint64_t none[MAX_DEPTH];
+      memset (none, 0, sizeof none);
+      h->not_kept_stack = intern_stack (h, &st, none);
+    }
   /* Format 2: the depot holds every stack, and a scan reads only the
      core's bytes (no module file, no libdwfl), so symbolisation's slow
      start can run beside the scan already.  */
+  /* The dynamic linker's range, for note_loader_block.  */
+  dmem_target_segments (t);
   if (t->preload_symbols && d[DMEM_DESC_VERSION] == 2 && !h->walk
       && t->pid == 0 && t->source == NULL)
     {
-      dmem_target_segments (t);
       dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
       h->preloaded = 1;
     }
@@ -641,9 +645,23 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
 	  add_problem (h, "bytes-mismatch", w[i].shard_addr, UINT32_MAX, i, 0);
       }
   dmem_progress_end (t);
-  free (st.slots);
+  if (d[DMEM_DESC_VERSION] == 1)
+    {
+      h->stack_table = dmem_xmalloc (sizeof st);
+      *h->stack_table = st;
+    }
+  else
+    free (st.slots);
   free (active);
   free (w);
+}
+
+/* qsort order of addresses.  */
+static int
+u64_order (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  return x < y ? -1 : x > y;
 }
 
 /* qsort order of big blocks: by user address.  */
@@ -715,6 +733,7 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
 {
   memset (h, 0, sizeof *h);
   h->walk = walk;
+  h->target = t;
   struct find_desc f = { "dmem", NULL, 0 };
   dwfl_getmodules (t->dwfl, find_desc_in_module, &f, 0);
   if (f.mod == NULL)
@@ -788,6 +807,7 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
     {
       sort_blocks (h);
       drop_duplicates (h);
+      qsort (h->loader_blocks, h->nloader_blocks, 8, u64_order);
     }
 
   size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
@@ -954,7 +974,7 @@ check_guards (struct dmem_target *t, struct dmem_heap *h)
 	  {
 	    add_block_problem (h, "overrun", b->user + size + k,
 			       b->user - d[DMEM_DESC_HEADER_SIZE], size,
-			       b->stack, UINT32_MAX);
+			       dmem_block_stack (h, b), UINT32_MAX);
 	    break;
 	  }
     }
@@ -1120,61 +1140,98 @@ dmem_heap_free (struct dmem_heap *h)
   free (h->stacks);
   free (h->problems);
   free (h->depot);
+  free (h->loader_blocks);
+  if (h->stack_table != NULL)
+    free (h->stack_table->slots);
+  free (h->stack_table);
   memset (h, 0, sizeof *h);
 }
 
-/* The first of N records of STRIDE bytes at BASE, sorted by the user
-   address each starts with, whose address is ADDR or more (N if none).  */
-static size_t
-first_at_or_after (const void *base, size_t n, size_t stride, uint64_t addr)
+/* See dmem.h: binary search on the sorted blocks.  */
+size_t
+dmem_block_from (const struct dmem_heap *h, uint64_t addr)
 {
-  size_t lo = 0, hi = n;
+  size_t lo = 0, hi = h->nblocks;
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      uint64_t user;
-      memcpy (&user, (const char *) base + mid * stride, sizeof user);
-      if (user < addr)
+      if (h->blocks[mid].user < addr)
 	lo = mid + 1;
       else
 	hi = mid;
     }
   return lo;
 }
-_Static_assert (offsetof (struct dmem_block_ref, user) == 0
-		&& offsetof (struct dmem_big_block, user) == 0,
-		"records start with their user address");
-
-/* See dmem.h: binary search on the sorted blocks.  */
-size_t
-dmem_block_from (const struct dmem_heap *h, uint64_t addr)
-{
-  return first_at_or_after (h->blocks, h->nblocks, sizeof *h->blocks, addr);
-}
 
 /* See dmem.h: binary search on the big blocks.  */
 uint64_t
 dmem_big_size (const struct dmem_heap *h, uint64_t user)
 {
-  size_t i = first_at_or_after (h->big, h->nbig, sizeof *h->big, user);
-  return i < h->nbig && h->big[i].user == user ? h->big[i].size : 0;
+  size_t lo = 0, hi = h->nbig;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (h->big[mid].user < user)
+	lo = mid + 1;
+      else
+	hi = mid;
+    }
+  return lo < h->nbig && h->big[lo].user == user ? h->big[lo].size : 0;
 }
 
-/* See dmem.h: the header was read when the block was found.  */
-uint32_t
-dmem_block_tid (struct dmem_target *t, const struct dmem_heap *h,
-		const struct dmem_block_ref *b)
+/* The header bytes of block B of H, in the target's memory or in BUF
+   (MAX_HEADER bytes); NULL if they cannot be read again.  */
+static const unsigned char *
+block_header (const struct dmem_heap *h, const struct dmem_block_ref *b,
+	      unsigned char *buf)
 {
-  if (b->thread < h->ntids)
-    return h->tids[b->thread];
-  uint32_t tid;
-  uint64_t at = b->user - h->desc[DMEM_DESC_HEADER_SIZE]
-		+ h->desc[DMEM_DESC_OFF_TID];
-  const unsigned char *p = dmem_view (t, at, 4, &tid);
-  if (p == NULL)
-    return 0;
-  memcpy (&tid, p, 4);
-  return tid;
+  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  return dmem_view (h->target, b->user - hs, hs, buf);
+}
+
+/* See dmem.h.  */
+uint32_t
+dmem_block_tid (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  unsigned char buf[MAX_HEADER];
+  const unsigned char *hdr = block_header (h, b, buf);
+  return hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
+}
+
+/* The index of stack PCS in H, interned by the load: NOT_FOUND if it is
+   not there.  */
+static uint32_t
+find_stack (const struct dmem_heap *h, const struct dmem_stack_table *st,
+	    const uint64_t *pcs, uint32_t not_found)
+{
+  size_t depth = h->depth;
+  if (st->slots == NULL)
+    return not_found;
+  size_t i = hash_pcs (pcs, depth) & st->mask;
+  for (; st->slots[i] != 0; i = (i + 1) & st->mask)
+    if (memcmp (h->stacks + (st->slots[i] - 1) * depth, pcs,
+		depth * 8) == 0)
+      return st->slots[i] - 1;
+  return not_found;
+}
+
+/* See dmem.h: format 2 headers hold a depot id, format 1 ones the PCs.  */
+uint32_t
+dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  unsigned char buf[MAX_HEADER];
+  const unsigned char *hdr = block_header (h, b, buf);
+  if (h->stack_table == NULL)
+    return depot_stack (h, hdr != NULL
+			   ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_STACK]) : 0);
+  uint64_t pcs[MAX_DEPTH];
+  memset (pcs, 0, sizeof pcs);
+  if (hdr != NULL)
+    {
+      memcpy (pcs, hdr + h->desc[DMEM_DESC_OFF_PCS], h->depth * 8);
+      cut_stack (pcs, h->depth);
+    }
+  return find_stack (h, h->stack_table, pcs, h->not_kept_stack);
 }
 
 /* See dmem.h.  */

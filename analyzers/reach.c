@@ -997,36 +997,24 @@ check_module (Dwfl_Module *mod, void **userdata __attribute__ ((unused)),
 
 /* Blocks the dynamic linker allocated itself (a thread's DTV, dlopen's
    bookkeeping) are reachable, as LeakSanitizer has them: glibc keeps them
-   through exited threads' cached stacks, memory no root covers.  Marks
-   them, or gives them to R's callback as DMEM_REF_LOADER.  */
+   through exited threads' cached stacks, memory no root covers.  The load
+   noted them (h->loader_blocks).  Marks them, or gives them to R's
+   callback as DMEM_REF_LOADER.  */
 static void
 mark_loader_blocks (struct reach *r)
 {
   const struct dmem_heap *h = r->h;
-  dmem_target_segments (r->t);
-  uint64_t loader[2] = { r->t->loader.start, r->t->loader.end };
-  if (loader[1] <= loader[0])
-    return;
-  /* Which stacks are the loader's, each looked at once.  */
-  unsigned char *of_loader = dmem_xcalloc (h->nstacks + 1, 1);
-  int any = 0;
-  for (size_t s = 0; s < h->nstacks; s++)
+  for (size_t k = 0; k < h->nloader_blocks; k++)
     {
-      uint64_t pc = h->stacks[s * h->depth];
-      of_loader[s] = pc != 0 && pc - loader[0] < loader[1] - loader[0];
-      any |= of_loader[s];
+      uint64_t user = h->loader_blocks[k];
+      size_t i = dmem_block_from (h, user);
+      if (i == h->nblocks || h->blocks[i].user != user)
+	continue;
+      if (r->fn != NULL)
+	r->fn (r->arg, DMEM_REF_LOADER, user, i);
+      else
+	r->mark[i] = DMEM_REACHABLE;
     }
-  for (size_t i = 0; any && i < h->nblocks; i++)
-    {
-      if (h->blocks[i].stack < h->nstacks && of_loader[h->blocks[i].stack])
-	{
-	  if (r->fn != NULL)
-	    r->fn (r->arg, DMEM_REF_LOADER, h->blocks[i].user, i);
-	  else
-	    r->mark[i] = DMEM_REACHABLE;
-	}
-    }
-  free (of_loader);
 }
 
 /* Warn about the modules whose roots cannot be known (see check_module).

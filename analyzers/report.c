@@ -69,7 +69,8 @@ struct group
   int kind;
   uint32_t stack;
   uint64_t count, bytes;
-  size_t first, n;   /* their range in the sorted block list */
+  const uint64_t *threads;   /* its allocating threads, sorted (the low */
+  size_t nthreads;           /* 32 bits of each: a tid) */
 };
 
 /* qsort_r order of groups: by kind (direct leaks, then indirect, then
@@ -87,120 +88,163 @@ group_order (const void *a, const void *b, void *arg)
   return dmem_stack_cmp (arg, x->stack, y->stack);
 }
 
-/* Group the N blocks in IDX by kind and stack: a hash table assigns each
-   block its group, then a counting sort puts each group's blocks together
-   in IDX (in their address order).  Returns the groups in report order;
-   *NGROUPS is set.  */
+/* The slot of the group of KIND and STACK in the hash table SLOT (MASK + 1
+   entries of group + 1) over the groups G: its own, or the empty one
+   where it goes.  */
+static size_t
+group_slot (const uint32_t *slot, size_t mask, const struct group *g,
+	    int kind, uint32_t stack)
+{
+  size_t k = (((uint64_t) stack * 4 + kind) * 0x9e3779b97f4a7c15ULL >> 17)
+	     & mask;
+  while (slot[k] != 0 && (g[slot[k] - 1].stack != stack
+			  || g[slot[k] - 1].kind != kind))
+    k = (k + 1) & mask;
+  return k;
+}
+
+/* Open addressing of distinct 64-bit keys (never 0), grown at half
+   full.  */
+struct key_set
+{
+  uint64_t *slots;
+  size_t mask, count;
+};
+
+/* Add KEY to S (once).  */
+static void
+key_add (struct key_set *s, uint64_t key)
+{
+  if (2 * (s->count + 1) > s->mask + 1)
+    {
+      uint64_t *old = s->slots;
+      size_t size = s->mask + 1;
+      s->mask = s->slots ? 2 * s->mask + 1 : 63;
+      s->slots = dmem_xcalloc (s->mask + 1, sizeof *s->slots);
+      for (size_t k = 0; old != NULL && k < size; k++)
+	if (old[k] != 0)
+	  {
+	    size_t j = (old[k] * 0x9e3779b97f4a7c15ULL >> 17) & s->mask;
+	    while (s->slots[j] != 0)
+	      j = (j + 1) & s->mask;
+	    s->slots[j] = old[k];
+	  }
+      free (old);
+    }
+  size_t j = (key * 0x9e3779b97f4a7c15ULL >> 17) & s->mask;
+  while (s->slots[j] != 0 && s->slots[j] != key)
+    j = (j + 1) & s->mask;
+  if (s->slots[j] == 0)
+    {
+      s->slots[j] = key;
+      s->count++;
+    }
+}
+
+static int
+u64_cmp (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Group the N blocks IDX (NULL: all of H's) by kind and stack, and note
+   each group's threads, in one read of each block's header.  Returns the
+   groups in report order, *NGROUPS of them; their threads are in
+   *THREADS (caller frees).  With OF, *OF is the group of each block
+   (IDX[i]'s at i).  */
 static struct group *
 make_groups (const struct dmem_heap *h, const unsigned char *kinds,
-	     uint32_t *idx, size_t n, size_t *ngroups)
+	     const uint32_t *idx, size_t n, uint32_t **of, uint64_t **threads,
+	     size_t *ngroups)
 {
-  size_t mask = 255;
-  while (mask < 2 * n)
-    mask = 2 * mask + 1;
+  size_t mask = 255, ng = 0, cap = 16;
   uint32_t *slot = dmem_xcalloc (mask + 1, sizeof *slot);  /* group + 1 */
-  uint32_t *of = dmem_xmalloc ((n ? n : 1) * sizeof *of);  /* block's group */
-  struct group *g = dmem_xmalloc ((n ? n : 1) * sizeof *g);
-  size_t ng = 0;
+  struct group *g = dmem_xmalloc (cap * sizeof *g);
+  uint32_t *of_block = of ? dmem_xmalloc ((n ? n : 1) * sizeof *of_block)
+		       : NULL;
+  /* (group + 1) << 32 | tid, for each group's threads; most blocks in a
+     row are of one group and thread.  */
+  struct key_set pairs = { NULL, 0, 0 };
+  uint64_t last = 0;
   for (size_t i = 0; i < n; i++)
     {
-      const struct dmem_block_ref *b = &h->blocks[idx[i]];
-      int kind = kinds ? kinds[idx[i]] : KIND_LIVE;
-      size_t k = ((b->stack * 4 + kind) * 0x9e3779b97f4a7c15ULL >> 17) & mask;
-      while (slot[k] != 0 && (g[slot[k] - 1].stack != b->stack
-			      || g[slot[k] - 1].kind != kind))
-	k = (k + 1) & mask;
+      size_t at = idx ? idx[i] : i;
+      const struct dmem_block_ref *b = &h->blocks[at];
+      int kind = kinds ? kinds[at] : KIND_LIVE;
+      uint32_t stack = dmem_block_stack (h, b);
+      size_t k = group_slot (slot, mask, g, kind, stack);
       if (slot[k] == 0)
 	{
-	  g[ng] = (struct group) { kind, b->stack, 0, 0, 0, 0 };
+	  if (2 * (ng + 1) > mask + 1)   /* half full: twice the slots */
+	    {
+	      free (slot);
+	      mask = 2 * mask + 1;
+	      slot = dmem_xcalloc (mask + 1, sizeof *slot);
+	      for (size_t j = 0; j < ng; j++)
+		slot[group_slot (slot, mask, g, g[j].kind, g[j].stack)] = j + 1;
+	      k = group_slot (slot, mask, g, kind, stack);
+	    }
+	  if (ng == cap)
+	    g = dmem_xrealloc (g, cap *= 2, sizeof *g);
+	  g[ng] = (struct group) { kind, stack, 0, 0, NULL, ng };
 	  slot[k] = ++ng;
 	}
       struct group *x = &g[slot[k] - 1];
       x->count++;
       x->bytes += dmem_block_size (h, b);
-      of[i] = slot[k] - 1;
+      if (of_block)
+	of_block[i] = slot[k] - 1;
+      uint64_t pair = (uint64_t) slot[k] << 32 | dmem_block_tid (h, b);
+      if (pair != last)
+	key_add (&pairs, last = pair);
     }
   free (slot);
-  /* Counting sort of IDX by group.  */
-  for (size_t k = 0, at = 0; k < ng; k++)
-    {
-      g[k].first = at;
-      at += g[k].count;
-    }
-  uint32_t *sorted = dmem_xmalloc ((n ? n : 1) * sizeof *sorted);
-  for (size_t i = 0; i < n; i++)
-    sorted[g[of[i]].first + g[of[i]].n++] = idx[i];
-  memcpy (idx, sorted, n * sizeof *idx);
-  free (sorted);
-  free (of);
+  /* Report order; the groups' first places (in NTHREADS until now) map
+     to their new ones.  */
   qsort_r (g, ng, sizeof *g, group_order, (void *) h);
+  uint32_t *rank = dmem_xmalloc ((ng + 1) * sizeof *rank);
+  for (size_t k = 0; k < ng; k++)
+    {
+      rank[g[k].nthreads] = k;
+      g[k].nthreads = 0;
+    }
+  for (size_t i = 0; of_block && i < n; i++)
+    of_block[i] = rank[of_block[i]];
+  size_t np = 0;
+  for (size_t k = 0; k <= pairs.mask && pairs.slots; k++)
+    if (pairs.slots[k] != 0)
+      {
+	uint64_t group = rank[(pairs.slots[k] >> 32) - 1];
+	pairs.slots[np++] = group << 32 | (uint32_t) pairs.slots[k];
+      }
+  qsort (pairs.slots, np, sizeof *pairs.slots, u64_cmp);
+  for (size_t j = 0; j < np; j++)
+    {
+      struct group *x = &g[pairs.slots[j] >> 32];
+      if (x->nthreads++ == 0)
+	x->threads = &pairs.slots[j];
+    }
+  free (rank);
+  *threads = pairs.slots;
+  if (of)
+    *of = of_block;
   *ngroups = ng;
   return g;
 }
 
-static int
-tid_cmp (const void *a, const void *b)
-{
-  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-  return x < y ? -1 : x > y;
-}
-
-/* Write the sorted unique threads of group G (its blocks in IDX), JSON or
-   text style.  */
+/* Write the threads of group G, JSON or text style.  */
 static void
-group_threads (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
-	       const uint32_t *idx, const struct group *g, const char *sep)
+group_threads (FILE *out, const struct group *g, const char *sep)
 {
-  /* Distinct tids: a small open-addressing set, grown at half full.  */
-  size_t mask = 15, count = 0;
-  uint32_t *set = dmem_xcalloc (mask + 1, sizeof *set);  /* tid + 1 */
-  uint32_t last = UINT32_MAX;
-  for (size_t i = g->first; i < g->first + g->n; i++)
-    {
-      uint32_t tid = dmem_block_tid (t, h, &h->blocks[idx[i]]);
-      if (tid == last)
-	continue;
-      last = tid;
-      if (2 * (count + 1) > mask + 1)
-	{
-	  uint32_t *old = set;
-	  size_t old_size = mask + 1;
-	  mask = 2 * mask + 1;
-	  set = dmem_xcalloc (mask + 1, sizeof *set);
-	  for (size_t k = 0; k < old_size; k++)
-	    if (old[k] != 0)
-	      {
-		size_t j = (old[k] * 0x9e3779b1u) & mask;
-		while (set[j] != 0)
-		  j = (j + 1) & mask;
-		set[j] = old[k];
-	      }
-	  free (old);
-	}
-      size_t j = ((tid + 1) * 0x9e3779b1u) & mask;
-      while (set[j] != 0 && set[j] != tid + 1)
-	j = (j + 1) & mask;
-      if (set[j] == 0)
-	{
-	  set[j] = tid + 1;
-	  count++;
-	}
-    }
-  size_t n = 0;
-  for (size_t k = 0; k <= mask; k++)
-    if (set[k] != 0)
-      set[n++] = set[k] - 1;
-  qsort (set, n, sizeof *set, tid_cmp);
-  for (size_t k = 0; k < n; k++)
-    fprintf (out, "%s%" PRIu32, k ? sep : "", set[k]);
-  free (set);
+  for (size_t k = 0; k < g->nthreads; k++)
+    fprintf (out, "%s%" PRIu32, k ? sep : "", (uint32_t) g->threads[k]);
 }
 
 /* Write the groups in OPTIONS' format.  */
 static void
 print_groups (struct dmem_target *t, const struct dmem_heap *h,
-	      const struct group *g, size_t ng, const uint32_t *idx,
-	      const struct dmem_options *o)
+	      const struct group *g, size_t ng, const struct dmem_options *o)
 {
   FILE *out = o->out;
   if (o->limit >= 0 && (size_t) o->limit < ng)
@@ -213,7 +257,7 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 		   ", \"bytes\": %" PRIu64 ", \"threads\": [",
 		   k ? "," : "", kind_name (g[k].kind), g[k].count,
 		   g[k].bytes);
-	  group_threads (out, t, h, idx, &g[k], ", ");
+	  group_threads (out, &g[k], ", ");
 	  fputs ("], \"frames\": ", out);
 	  json_frames (out, t, h, g[k].stack);
 	  putc ('}', out);
@@ -227,7 +271,7 @@ print_groups (struct dmem_target *t, const struct dmem_heap *h,
 	  fprintf (out, "%" PRIu64 " bytes in %" PRIu64 " block%s (%s) from "
 		   "threads ", g[k].bytes, g[k].count, g[k].count == 1 ? "" : "s",
 		   kind_text (g[k].kind));
-	  group_threads (out, t, h, idx, &g[k], ",");
+	  group_threads (out, &g[k], ",");
 	  fputs (":\n", out);
 	  text_frames (out, t, h, g[k].stack);
 	  putc ('\n', out);
@@ -247,24 +291,25 @@ print_all_blocks (struct dmem_target *t, const struct dmem_heap *h,
   for (size_t i = 0; i < n; i++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
-      uint64_t size = dmem_block_size (h, b);
+      uint64_t size = dmem_block_size (h, b), user = b->user;
+      uint32_t stack = dmem_block_stack (h, b);
       if (o->format == DMEM_JSON)
 	{
 	  fprintf (out, "%s\n    {\"kind\": \"live\", \"address\": \"0x%" PRIx64
 		   "\", \"count\": 1, \"bytes\": %" PRIu64 ", \"threads\": [%"
-		   PRIu32 "], \"frames\": ", i ? "," : "", b->user, size,
-		   dmem_block_tid (t, h, b));
-	  json_frames (out, t, h, b->stack);
+		   PRIu32 "], \"frames\": ", i ? "," : "", user, size,
+		   dmem_block_tid (h, b));
+	  json_frames (out, t, h, stack);
 	  putc ('}', out);
 	}
       else if (o->format == DMEM_FOLDED)
-	folded_line (out, t, h, b->stack, NULL, size);
+	folded_line (out, t, h, stack, NULL, size);
       else
 	{
 	  fprintf (out, "%" PRIu64 " bytes at 0x%" PRIx64 " (live) from "
-		   "thread %" PRIu32 ":\n", size, b->user,
-		   dmem_block_tid (t, h, b));
-	  text_frames (out, t, h, b->stack);
+		   "thread %" PRIu32 ":\n", size, user,
+		   dmem_block_tid (h, b));
+	  text_frames (out, t, h, stack);
 	  putc ('\n', out);
 	}
     }
@@ -282,23 +327,18 @@ retained_order (const void *a, const void *b, void *arg)
   return x < y ? -1 : x > y;
 }
 
-/* stacks --retained: the groups G (NG of them, their blocks in IDX) by
-   the bytes their blocks retain (retained.c), each byte counted once per
-   group, most first.  */
+/* stacks --retained: the groups G (NG of them, OF the group of each
+   block) by the bytes their blocks retain (retained.c), each byte counted
+   once per group, most first.  */
 static void
 print_retained (struct dmem_target *t, const struct dmem_heap *h,
-		const struct group *g, size_t ng, const uint32_t *idx,
+		const struct group *g, size_t ng, const uint32_t *of,
 		const struct dmem_options *o)
 {
   FILE *out = o->out;
   uint32_t *idom;
   uint64_t *retained = dmem_retained (t, h, &idom);
-  uint32_t *of = dmem_xmalloc ((h->nblocks + 1) * sizeof *of);
-  for (size_t k = 0; k < ng; k++)
-    for (size_t i = g[k].first; i < g[k].first + g[k].n; i++)
-      of[idx[i]] = k;
   uint64_t *sum = dmem_retained_groups (h, retained, idom, of, ng);
-  free (of);
   free (idom);
   free (retained);
   uint32_t *order = dmem_xmalloc ((ng + 1) * sizeof *order);
@@ -316,7 +356,7 @@ print_retained (struct dmem_target *t, const struct dmem_heap *h,
 		   ", \"bytes\": %" PRIu64 ", \"retained_bytes\": %" PRIu64
 		   ", \"threads\": [", j ? "," : "", kind_name (x->kind),
 		   x->count, x->bytes, r);
-	  group_threads (out, t, h, idx, x, ", ");
+	  group_threads (out, x, ", ");
 	  fputs ("], \"frames\": ", out);
 	  json_frames (out, t, h, x->stack);
 	  putc ('}', out);
@@ -328,7 +368,7 @@ print_retained (struct dmem_target *t, const struct dmem_heap *h,
 	  fprintf (out, "%" PRIu64 " bytes retained by %" PRIu64 " block%s (%"
 		   PRIu64 " bytes of their own) from threads ", r, x->count,
 		   x->count == 1 ? "" : "s", x->bytes);
-	  group_threads (out, t, h, idx, x, ",");
+	  group_threads (out, x, ",");
 	  fputs (":\n", out);
 	  text_frames (out, t, h, x->stack);
 	  putc ('\n', out);
@@ -355,18 +395,19 @@ dmem_report_stacks (struct dmem_target *t, struct dmem_heap *h,
     print_all_blocks (t, h, o);
   else
     {
-      uint32_t *idx = dmem_xmalloc ((h->nblocks + 1) * sizeof *idx);
-      for (size_t i = 0; i < h->nblocks; i++)
-	idx[i] = i;
       size_t ng;
-      struct group *g = make_groups (h, NULL, idx, h->nblocks, &ng);
+      uint32_t *of = NULL;
+      uint64_t *threads;
+      struct group *g = make_groups (h, NULL, NULL, h->nblocks,
+				     o->retained ? &of : NULL, &threads, &ng);
       ngroups = ng;
       if (o->retained)
-	print_retained (t, h, g, ng, idx, o);
+	print_retained (t, h, g, ng, of, o);
       else
-	print_groups (t, h, g, ng, idx, o);
+	print_groups (t, h, g, ng, o);
+      free (of);
+      free (threads);
       free (g);
-      free (idx);
     }
   if (o->format == DMEM_JSON)
     {
@@ -444,8 +485,7 @@ static void
 json_suppressed (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
 		 const struct dmem_suppressions *s, const uint64_t *blocks,
 		 const uint64_t *bytes, const struct group *g, size_t ng,
-		 const long *sup, const uint32_t *idx,
-		 const struct dmem_options *o)
+		 const long *sup, const struct dmem_options *o)
 {
   fputs (",\n  \"suppressed\": [", out);
   for (size_t k = 0, first = 1; s != NULL && k < s->npatterns; k++)
@@ -467,7 +507,7 @@ json_suppressed (FILE *out, struct dmem_target *t, const struct dmem_heap *h,
 	       kind_name (g[k].kind), g[k].count, g[k].bytes);
       dmem_json_str (out, s->patterns[sup[k]]);
       fputs (", \"threads\": [", out);
-      group_threads (out, t, h, idx, &g[k], ", ");
+      group_threads (out, &g[k], ", ");
       fputs ("], \"frames\": ", out);
       json_frames (out, t, h, g[k].stack);
       putc ('}', out);
@@ -486,19 +526,22 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   FILE *out = o->out;
   unsigned char *mark = dmem_reach (t, h);
   uint64_t n[DMEM_POSSIBLE + 1] = { 0 }, bytes[DMEM_POSSIBLE + 1] = { 0 };
-  uint32_t *idx = dmem_xmalloc ((h->nblocks + 1) * sizeof *idx);
-  size_t nleak = 0;
   for (size_t i = 0; i < h->nblocks; i++)
     {
       n[mark[i]]++;
       bytes[mark[i]] += dmem_block_size (h, &h->blocks[i]);
-      if (mark[i] != DMEM_REACHABLE)
-	idx[nleak++] = i;
     }
+  size_t nleak = h->nblocks - n[DMEM_REACHABLE];
+  uint32_t *idx = dmem_xmalloc ((nleak + 1) * sizeof *idx);
+  for (size_t i = 0, k = 0; i < h->nblocks; i++)
+    if (mark[i] != DMEM_REACHABLE)
+      idx[k++] = i;
   uint64_t live_bytes = bytes[DMEM_REACHABLE] + bytes[DMEM_LEAK]
 			+ bytes[DMEM_INDIRECT] + bytes[DMEM_POSSIBLE];
   size_t ng;
-  struct group *g = make_groups (h, mark, idx, nleak, &ng);
+  uint64_t *threads;
+  struct group *g = make_groups (h, mark, idx, nleak, NULL, &threads, &ng);
+  free (idx);
   /* Suppressed groups: out of the totals, tallied per pattern.  */
   const struct dmem_suppressions *s = o->suppressions;
   size_t np = s != NULL ? s->npatterns : 0, kept = ng;
@@ -532,12 +575,12 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
 	     bytes[DMEM_INDIRECT], n[DMEM_POSSIBLE], bytes[DMEM_POSSIBLE],
 	     n[DMEM_REACHABLE], bytes[DMEM_REACHABLE], suppressed_blocks,
 	     suppressed_bytes);
-  print_groups (t, h, g, kept, idx, o);
+  print_groups (t, h, g, kept, o);
   if (o->format == DMEM_JSON)
     {
       fprintf (out, "],\n  \"groups_total\": %zu", kept);
       json_suppressed (out, t, h, s, sup_blocks, sup_bytes, g + kept,
-		       ng - kept, sup ? sup + kept : NULL, idx, o);
+		       ng - kept, sup ? sup + kept : NULL, o);
       dmem_json_warnings (out, t);
       fputs ("}\n", out);
     }
@@ -589,7 +632,7 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   free (sup_bytes);
   free (sup);
   free (g);
-  free (idx);
+  free (threads);
   free (mark);
   return status;
 }
@@ -694,7 +737,7 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
   for (size_t i = 0; i < h->nblocks; i++)
     {
       uint64_t size = dmem_block_size (h, &h->blocks[i]);
-      uint32_t tid = dmem_block_tid (t, h, &h->blocks[i]);
+      uint32_t tid = dmem_block_tid (h, &h->blocks[i]);
       size_t k = (tid * 0x9e3779b1u) & mask;
       while (th[k].blocks != 0 && th[k].tid != tid)
 	k = (k + 1) & mask;

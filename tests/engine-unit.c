@@ -104,6 +104,7 @@ fake_free (struct fake *f)
   for (size_t i = 0; i < f->t.nregions; i++)
     free (f->buf[i]);
   free (f->h.blocks);
+  free (f->h.big);
   f->h.blocks = NULL;
   dmem_target_close (&f->t);
 }
@@ -125,8 +126,15 @@ add_block_at (struct fake *f, uint64_t user, uint64_t size)
       h->capacity = h->capacity ? 2 * h->capacity : 64;
       h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
     }
+  uint32_t small = size;
+  if (size >= DMEM_BIG_SIZE)   /* the big-block table, as the load's */
+    {
+      h->big = dmem_xrealloc (h->big, h->nbig + 1, sizeof *h->big);
+      h->big[h->nbig++] = (struct dmem_big_block) { user, size };
+      small = DMEM_BIG_SIZE;
+    }
   h->blocks[h->nblocks] = (struct dmem_block_ref) { .user = user,
-						     .small_size = size };
+						     .small_size = small };
   return h->nblocks++;
 }
 
