@@ -199,6 +199,13 @@ void dmem_target_segments (struct dmem_target *t);
 /* Whether MOD's file is one with another build ID than the target's.  */
 int dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod);
 
+/* ---- debugcache.c: compressed debug files expanded once ---- */
+
+/* FD (a debug file of build ID BITS, LEN bytes), or, when its sections are
+   compressed, a descriptor of its expanded copy in the user's cache
+   (made now if missing; FD is then closed).  */
+int dmem_debug_expanded (int fd, const unsigned char *bits, size_t len);
+
 /* ---- compress.c: compressed input by magic, temporary files ---- */
 
 enum dmem_compression { DMEM_PLAIN, DMEM_ZSTD, DMEM_XZ, DMEM_LZ4, DMEM_GZIP,

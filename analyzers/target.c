@@ -333,6 +333,41 @@ find_elf (Dwfl_Module *mod, void **userdata, const char *modname,
   return fd;
 }
 
+/* The debug file of build ID BITS (LEN bytes) in T's debug directories
+   (DIR/.build-id/xx/yyyy.debug, as libdwfl looks), its name into *NAME;
+   -1 if none.  Looked up here first, not by libdwfl, as libdwfl keeps the
+   file it opens by build ID whatever descriptor is returned, and a
+   compressed one is to be replaced by its expanded copy.  */
+static int
+find_by_build_id (struct dmem_target *t, const unsigned char *bits, int len,
+		  char **name)
+{
+  const char *path = t->debuginfo_path ? t->debuginfo_path
+		     : ":.debug:/usr/lib/debug";
+  char hex[129];
+  hex_of (bits + 1, len - 1, hex);
+  while (*path != '\0')
+    {
+      size_t n = strcspn (path, ":");
+      char *file = NULL;
+      if (path[0] == '/'
+	  && asprintf (&file, "%.*s/.build-id/%02x/%s.debug", (int) n, path,
+		       bits[0], hex) >= 0)
+	{
+	  int fd = open (file, O_RDONLY | O_CLOEXEC);
+	  if (fd >= 0)
+	    {
+	      free (*name);
+	      *name = file;
+	      return fd;
+	    }
+	  free (file);
+	}
+      path += n + (path[n] == ':');
+    }
+  return -1;
+}
+
 /* find_debuginfo: the bundle's debug file of the module's build ID, else
    libdwfl's (beside the file, the debug directories by build ID and
    .gnu_debuglink, the debuginfod servers).  A debug file of another build
@@ -350,6 +385,10 @@ find_debuginfo (Dwfl_Module *mod, void **userdata, const char *modname,
   int fd = -1;
   if (t != NULL && t->bundle != NULL && len > 0)
     fd = dmem_bundle_find (t, bits, len, 1, debuginfo_file_name);
+  int installed = 0;   /* found in the debug directories */
+  if (fd < 0 && t != NULL && len >= 2)
+    installed = (fd = find_by_build_id (t, bits, len,
+					debuginfo_file_name)) >= 0;
   if (fd < 0)
     {
       if (t != NULL)
@@ -386,7 +425,10 @@ find_debuginfo (Dwfl_Module *mod, void **userdata, const char *modname,
       *debuginfo_file_name = NULL;
       return -1;
     }
-  return fd;
+  /* Only installed files are expanded into the cache, which outlives
+     this analysis: a bundle's or a server's file is untrusted.  Its name
+     stays the original's: .gnu_debugaltlink is found from it.  */
+  return installed ? dmem_debug_expanded (fd, bits, len) : fd;
 }
 
 /* Start T's Dwfl session, honouring SYSROOT and DEBUG_DIRS (a colon-

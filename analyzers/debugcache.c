@@ -1,0 +1,341 @@
+/* Compressed debug files expanded once into the user's cache.
+
+   Debian's -dbg and -dbgsym packages install debug files whose DWARF
+   sections are compressed (SHF_COMPRESSED).  libdw inflates every such
+   section into memory when it opens the file: for glibc's that is 10 MiB
+   of the analyzer's own memory and ~60 ms of zlib at each start.
+   So the first time a compressed debug file is used, its sections are
+   inflated into a plain copy in $XDG_CACHE_HOME/dmem (~/.cache/dmem),
+   named by its build ID, as the debuginfod client keeps its downloads in
+   ~/.cache/debuginfod_client; libdw maps that copy's sections from then
+   on.  The copy is written beside its final name and renamed into place
+   whole, so a reader never sees half of one; one that is not a valid ELF
+   file of its build ID is not used.  Whatever fails (no home, a full
+   disk, a damaged section), the original file is used as before.  Only
+   the files installed in the debug directories are expanded (target.c):
+   a copy outlives the analysis, and a bundle's files are untrusted.  */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <elfutils/libdwelf.h>
+#include "dmem.h"
+
+#ifndef ELFCOMPRESS_ZSTD
+#define ELFCOMPRESS_ZSTD 2
+#endif
+
+/* A copy larger than this, or than this many times the file, is not made
+   (a damaged file could claim any size): libdw then inflates the file in
+   memory, as it would anyway.  DWARF shrinks 3-5 times.  */
+#define MAX_EXPANDED (1ULL << 30)
+#define MAX_RATIO 32
+/* Sections of debug files are aligned to a few bytes, or a page.  */
+#define MAX_ALIGN 65536
+
+/* The cache directory, created (0700) if missing, or NULL.  Caller
+   frees.  */
+static char *
+cache_dir (void)
+{
+  const char *xdg = getenv ("XDG_CACHE_HOME"), *home = getenv ("HOME");
+  char *base = NULL, *dir = NULL;
+  if (xdg != NULL && xdg[0] == '/')
+    base = strdup (xdg);
+  else if (home != NULL && home[0] == '/'
+	   && asprintf (&base, "%s/.cache", home) < 0)
+    base = NULL;
+  if (base == NULL)
+    return NULL;
+  if ((mkdir (base, 0700) == 0 || errno == EEXIST)
+      && asprintf (&dir, "%s/dmem", base) >= 0
+      && mkdir (dir, 0700) != 0 && errno != EEXIST)
+    {
+      free (dir);
+      dir = NULL;
+    }
+  free (base);
+  return dir;
+}
+
+/* Whether the ELF file FD's build ID is BITS (LEN bytes).  */
+static int
+has_build_id (int fd, const unsigned char *bits, size_t len)
+{
+  Elf *elf = elf_begin (fd, ELF_C_READ_MMAP, NULL);
+  const void *id;
+  ssize_t n = elf != NULL ? dwelf_elf_gnu_build_id (elf, &id) : -1;
+  int same = n > 0 && (size_t) n == len && memcmp (id, bits, len) == 0;
+  elf_end (elf);
+  return same;
+}
+
+/* The copy being written.  */
+struct copy
+{
+  FILE *out;
+  uint64_t written;   /* bytes so far */
+  uint64_t limit;     /* at most this many in all */
+};
+
+/* Write N bytes of BUF at C's end.  */
+static int
+put (struct copy *c, const void *buf, size_t n)
+{
+  if (n > c->limit - c->written)
+    return -1;
+  c->written += n;
+  return n == 0 || fwrite (buf, 1, n, c->out) == n ? 0 : -1;
+}
+
+/* Zero bytes up to a multiple of ALIGN (at most MAX_ALIGN).  */
+static int
+pad (struct copy *c, uint64_t align)
+{
+  static const char zero[64];
+  if (align > MAX_ALIGN)
+    return -1;
+  while (align > 1 && c->written % align != 0)
+    {
+      uint64_t n = align - c->written % align;
+      if (put (c, zero, n < sizeof zero ? n : sizeof zero) != 0)
+	return -1;
+    }
+  return 0;
+}
+
+/* Inflate the N bytes IN (compressed with TYPE) to C: exactly WANT
+   bytes, or -1.  */
+static int
+inflate_to (struct copy *c, int type, const unsigned char *in, size_t n,
+	    uint64_t want)
+{
+  enum { BUF = 1 << 16 };
+  unsigned char *buf = dmem_xmalloc (BUF);
+  uint64_t start = c->written;
+  int ok = 0;
+  if (type == ELFCOMPRESS_ZLIB)
+    {
+      z_stream z;
+      memset (&z, 0, sizeof z);
+      if (inflateInit (&z) != Z_OK)
+	{
+	  free (buf);
+	  return -1;
+	}
+      z.next_in = (unsigned char *) in;
+      z.avail_in = n > UINT32_MAX ? UINT32_MAX : n;
+      int rc = Z_OK;
+      while (rc == Z_OK && c->written - start <= want)
+	{
+	  z.next_out = buf;
+	  z.avail_out = BUF;
+	  rc = inflate (&z, Z_NO_FLUSH);
+	  if ((rc != Z_OK && rc != Z_STREAM_END)
+	      || put (c, buf, BUF - z.avail_out) != 0)
+	    break;
+	}
+      ok = rc == Z_STREAM_END;
+      inflateEnd (&z);
+    }
+  else if (type == ELFCOMPRESS_ZSTD)
+    {
+      ZSTD_DStream *z = ZSTD_createDStream ();
+      ZSTD_inBuffer zin = { in, n, 0 };
+      size_t rc = z != NULL ? ZSTD_initDStream (z) : 1;
+      while (z != NULL && !ZSTD_isError (rc) && c->written - start <= want)
+	{
+	  ZSTD_outBuffer zout = { buf, BUF, 0 };
+	  rc = ZSTD_decompressStream (z, &zout, &zin);
+	  if (ZSTD_isError (rc) || put (c, buf, zout.pos) != 0)
+	    break;
+	  if (rc == 0)   /* a frame ended: the section is one frame */
+	    {
+	      ok = 1;
+	      break;
+	    }
+	  if (zout.pos == 0 && zin.pos == zin.size)
+	    break;   /* truncated */
+	}
+      ZSTD_freeDStream (z);
+    }
+  free (buf);
+  return ok && c->written - start == want ? 0 : -1;
+}
+
+/* Write to OUT the ELF file ELF (its bytes RAW, SIZE long) with each
+   compressed section inflated: the ELF header, the program headers, the
+   sections in order and the section headers, the file offsets in the
+   headers moved with the sections.  Only what x86-64 debug files are:
+   ELF64, little-endian.  Returns 0, 1 when there is nothing to expand,
+   -1 on failure.  */
+static int
+expand (Elf *elf, const unsigned char *raw, size_t size, FILE *out)
+{
+  Elf64_Ehdr eh;
+  size_t shnum;
+  if (size < sizeof eh || raw[EI_CLASS] != ELFCLASS64
+      || raw[EI_DATA] != ELFDATA2LSB || elf_getshdrnum (elf, &shnum) != 0
+      || shnum == 0)
+    return -1;
+  memcpy (&eh, raw, sizeof eh);
+  size_t phsize = (size_t) eh.e_phnum * sizeof (Elf64_Phdr);
+  if ((eh.e_phnum && eh.e_phentsize != sizeof (Elf64_Phdr))
+      || eh.e_phoff > size || size - eh.e_phoff < phsize
+      || eh.e_shoff > size || size - eh.e_shoff < sizeof (Elf64_Shdr))
+    return -1;
+  Elf64_Shdr *sh = dmem_xcalloc (shnum, sizeof *sh);
+  uint64_t *old = dmem_xcalloc (shnum, sizeof *old);   /* sh_offset before */
+  Elf64_Phdr *ph = dmem_xcalloc (eh.e_phnum + 1, sizeof *ph);
+  memcpy (ph, raw + eh.e_phoff, phsize);
+  struct copy c = { out, 0, size < MAX_EXPANDED / MAX_RATIO
+				? size * MAX_RATIO : MAX_EXPANDED };
+  int any = 0, rc = -1;
+  for (size_t i = 0; i < shnum; i++)
+    {
+      Elf_Scn *scn = elf_getscn (elf, i);
+      if (scn == NULL || gelf_getshdr (scn, &sh[i]) == NULL)
+	goto out;
+      if (sh[i].sh_type != SHT_NOBITS
+	  && (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset))
+	goto out;
+      old[i] = sh[i].sh_offset;
+      any |= (sh[i].sh_flags & SHF_COMPRESSED) != 0;
+    }
+  rc = 1;
+  if (!any)
+    goto out;
+  rc = -1;
+  /* The headers first (written again at the end, with the new offsets).  */
+  eh.e_phoff = eh.e_phnum ? sizeof eh : 0;
+  if (put (&c, &eh, sizeof eh) != 0 || put (&c, ph, phsize) != 0)
+    goto out;
+  for (size_t i = 1; i < shnum; i++)
+    {
+      const unsigned char *data = raw + old[i];
+      if (sh[i].sh_type == SHT_NOBITS)
+	{
+	  sh[i].sh_offset = c.written;
+	  continue;
+	}
+      if ((sh[i].sh_flags & SHF_COMPRESSED) == 0)
+	{
+	  if (pad (&c, sh[i].sh_addralign) != 0)
+	    goto out;
+	  sh[i].sh_offset = c.written;
+	  if (put (&c, data, sh[i].sh_size) != 0)
+	    goto out;
+	  continue;
+	}
+      Elf64_Chdr ch;
+      if (sh[i].sh_size < sizeof ch)
+	goto out;
+      memcpy (&ch, data, sizeof ch);
+      if (pad (&c, ch.ch_addralign) != 0 || ch.ch_size > c.limit - c.written)
+	goto out;
+      sh[i].sh_offset = c.written;
+      if (inflate_to (&c, ch.ch_type, data + sizeof ch,
+		      sh[i].sh_size - sizeof ch, ch.ch_size) != 0)
+	goto out;
+      sh[i].sh_flags &= ~(uint64_t) SHF_COMPRESSED;
+      sh[i].sh_size = ch.ch_size;
+      sh[i].sh_addralign = ch.ch_addralign;
+    }
+  /* A program header's bytes move with the section holding them (a debug
+     file's are mostly the stripped file's, holding no bytes here).  */
+  for (size_t k = 0; k < eh.e_phnum; k++)
+    for (size_t i = 1; i < shnum; i++)
+      if (sh[i].sh_type != SHT_NOBITS && (sh[i].sh_flags & SHF_COMPRESSED) == 0
+	  && ph[k].p_filesz > 0 && ph[k].p_offset >= old[i]
+	  && ph[k].p_offset - old[i] < sh[i].sh_size)
+	{
+	  ph[k].p_offset = ph[k].p_offset - old[i] + sh[i].sh_offset;
+	  break;
+	}
+  if (pad (&c, 8) != 0)
+    goto out;
+  /* Section 0 as it was: it may hold the extended counts.  */
+  memcpy (&sh[0], raw + eh.e_shoff, sizeof *sh);
+  eh.e_shoff = c.written;
+  if (shnum > c.limit / sizeof *sh || put (&c, sh, shnum * sizeof *sh) != 0
+      || fseek (out, 0, SEEK_SET) != 0
+      || fwrite (&eh, sizeof eh, 1, out) != 1
+      || (phsize && fwrite (ph, phsize, 1, out) != 1) || fflush (out) != 0)
+    goto out;
+  rc = 0;
+out:
+  free (ph);
+  free (old);
+  free (sh);
+  return rc;
+}
+
+/* See dmem.h.  */
+int
+dmem_debug_expanded (int fd, const unsigned char *bits, size_t len)
+{
+  if (len == 0 || len > 64)
+    return fd;
+  char *dir = cache_dir (), *path = NULL, *tmp = NULL;
+  char hex[129];
+  for (size_t i = 0; i < len; i++)
+    sprintf (hex + 2 * i, "%02x", bits[i]);
+  if (dir == NULL || asprintf (&path, "%s/%s.debug", dir, hex) < 0)
+    {
+      free (dir);
+      return fd;
+    }
+  free (dir);
+  int cached = open (path, O_RDONLY | O_CLOEXEC);
+  if (cached >= 0 && has_build_id (cached, bits, len))
+    {
+      close (fd);
+      free (path);
+      return cached;
+    }
+  if (cached >= 0)
+    close (cached);
+  /* Not yet expanded (or a bad copy, replaced).  */
+  Elf *elf = elf_begin (fd, ELF_C_READ_MMAP, NULL);
+  size_t size = 0;
+  const unsigned char *raw = elf != NULL
+    ? (const unsigned char *) elf_rawfile (elf, &size) : NULL;
+  int tfd = -1;
+  FILE *out = NULL;
+  int rc = -1;
+  if (raw != NULL && asprintf (&tmp, "%s.XXXXXX", path) >= 0
+      && (tfd = mkostemp (tmp, O_CLOEXEC)) >= 0
+      && (out = fdopen (tfd, "w+")) != NULL)
+    {
+      tfd = -1;
+      rc = expand (elf, raw, size, out);
+    }
+  elf_end (elf);
+  if (out != NULL && fclose (out) != 0)
+    rc = -1;
+  if (tfd >= 0)
+    close (tfd);
+  if (rc == 0 && rename (tmp, path) == 0)
+    {
+      cached = open (path, O_RDONLY | O_CLOEXEC);
+      if (cached >= 0 && has_build_id (cached, bits, len))
+	{
+	  close (fd);
+	  fd = cached;
+	}
+      else if (cached >= 0)
+	close (cached);
+    }
+  else if (tmp != NULL && out != NULL)
+    unlink (tmp);
+  free (tmp);
+  free (path);
+  return fd;
+}
