@@ -381,6 +381,10 @@ dmem_block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
    again).  */
 uint32_t dmem_block_tid (const struct dmem_heap *h,
 			 const struct dmem_block_ref *b);
+/* Start fetching block B's header, to be read back soon: a block a few
+   steps ahead in a loop that reads headers (they miss the cache).  */
+void dmem_block_prefetch (const struct dmem_heap *h,
+			  const struct dmem_block_ref *b);
 /* The allocation stack (index into H->stacks) of block B of H, read back
    from its header (the "not kept" stack if it cannot be read again).  */
 uint32_t dmem_block_stack (const struct dmem_heap *h,

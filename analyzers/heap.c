@@ -1190,6 +1190,16 @@ block_header (const struct dmem_heap *h, const struct dmem_block_ref *b,
 }
 
 /* See dmem.h.  */
+void
+dmem_block_prefetch (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  uint64_t at = b->user - h->desc[DMEM_DESC_HEADER_SIZE];
+  const struct dmem_region *r = dmem_region_at (h->target, at);
+  if (r != NULL && r->data != NULL && at - r->start < r->avail)
+    __builtin_prefetch (r->data + (at - r->start));
+}
+
+/* See dmem.h.  */
 uint32_t
 dmem_block_tid (const struct dmem_heap *h, const struct dmem_block_ref *b)
 {

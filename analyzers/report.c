@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "dmem.h"
 
+
 /* Group kinds: the block marks of reach.c, plus live.  */
 #define KIND_LIVE 0
 
@@ -171,6 +172,8 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
     {
       size_t at = idx ? idx[i] : i;
       const struct dmem_block_ref *b = &h->blocks[at];
+      if (i + 16 < n)   /* the headers miss the cache */
+	dmem_block_prefetch (h, &h->blocks[idx ? idx[i + 16] : i + 16]);
       int kind = kinds ? kinds[at] : KIND_LIVE;
       uint32_t stack = dmem_block_stack (h, b);
       size_t k = group_slot (slot, mask, g, kind, stack);
