@@ -804,9 +804,12 @@ dmem_engine_blocks (dmem_engine *e, size_t first, struct dmem_block_info *out,
   size_t n = 0;
   uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
   for (size_t i = first; i < h->nblocks && n < max; i++, n++)
-    out[n] = (struct dmem_block_info) { h->blocks[i].user - hs,
-      h->blocks[i].user, dmem_block_size (h, &h->blocks[i]),
-      dmem_block_tid (h, &h->blocks[i]), dmem_block_stack (h, &h->blocks[i]) };
+    {
+      const struct dmem_block_ref *b = &h->blocks[i];
+      out[n] = (struct dmem_block_info) { b->user - hs, b->user,
+	dmem_block_size (h, b), dmem_block_tid (h, b),
+	dmem_block_stack (h, b) };
+    }
   return n;
 }
 
