@@ -11,7 +11,9 @@
    on.  The copy is written beside its final name and renamed into place
    whole, so a reader never sees half of one; one that is not a valid ELF
    file of its build ID is not used.  Whatever fails (no home, a full
-   disk, a damaged section), the original file is used as before.  Only
+   disk, a damaged section), the original file is used as before.  Where
+   there is no cache directory, the copy is an unlinked file in $TMPDIR,
+   made again at each start.  Only
    the files installed in the debug directories are expanded (target.c):
    a copy outlives the analysis, and a bundle's files are untrusted.  */
 #include <elf.h>
@@ -277,6 +279,20 @@ out:
   return rc;
 }
 
+/* Whether ELF has a compressed section.  */
+static int
+has_compressed (Elf *elf)
+{
+  for (Elf_Scn *scn = elf_nextscn (elf, NULL); scn != NULL;
+       scn = elf_nextscn (elf, scn))
+    {
+      GElf_Shdr sh;
+      if (gelf_getshdr (scn, &sh) != NULL && (sh.sh_flags & SHF_COMPRESSED))
+	return 1;
+    }
+  return 0;
+}
+
 /* See dmem.h.  */
 int
 dmem_debug_expanded (int fd, const unsigned char *bits, size_t len)
@@ -287,54 +303,63 @@ dmem_debug_expanded (int fd, const unsigned char *bits, size_t len)
   char hex[129];
   for (size_t i = 0; i < len; i++)
     sprintf (hex + 2 * i, "%02x", bits[i]);
-  if (dir == NULL || asprintf (&path, "%s/%s.debug", dir, hex) < 0)
-    {
-      free (dir);
-      return fd;
-    }
+  if (dir != NULL && asprintf (&path, "%s/%s.debug", dir, hex) < 0)
+    path = NULL;
   free (dir);
-  int cached = open (path, O_RDONLY | O_CLOEXEC);
-  if (cached >= 0 && has_build_id (cached, bits, len))
+  int copy = path != NULL ? open (path, O_RDONLY | O_CLOEXEC) : -1;
+  if (copy >= 0 && has_build_id (copy, bits, len))
     {
       close (fd);
       free (path);
-      return cached;
+      return copy;
     }
-  if (cached >= 0)
-    close (cached);
-  /* Not yet expanded (or a bad copy, replaced).  */
+  if (copy >= 0)
+    close (copy);
   Elf *elf = elf_begin (fd, ELF_C_READ_MMAP, NULL);
-  size_t size = 0;
-  const unsigned char *raw = elf != NULL
-    ? (const unsigned char *) elf_rawfile (elf, &size) : NULL;
-  int tfd = -1;
-  FILE *out = NULL;
-  int rc = -1;
-  if (raw != NULL && asprintf (&tmp, "%s.XXXXXX", path) >= 0
-      && (tfd = mkostemp (tmp, O_CLOEXEC)) >= 0
-      && (out = fdopen (tfd, "w+")) != NULL)
+  if (elf == NULL || !has_compressed (elf))
     {
-      tfd = -1;
-      rc = expand (elf, raw, size, out);
+      elf_end (elf);
+      free (path);
+      return fd;
     }
-  elf_end (elf);
+  /* Not yet expanded (or a bad copy, replaced): beside its place in the
+     cache, or without a cache in an unlinked file in $TMPDIR, as a
+     compressed core is (page cache, not the analyzer's memory).  */
+  copy = -1;
+  if (path != NULL && asprintf (&tmp, "%s.XXXXXX", path) >= 0
+      && (copy = mkostemp (tmp, O_CLOEXEC)) < 0)
+    {
+      free (tmp);
+      tmp = NULL;
+    }
+  char error[256];
+  if (copy < 0)
+    copy = dmem_temp_file (error, sizeof error);
+  size_t size = 0;
+  const unsigned char *raw = copy >= 0
+    ? (const unsigned char *) elf_rawfile (elf, &size) : NULL;
+  int out_fd = raw != NULL ? dup (copy) : -1;
+  FILE *out = out_fd >= 0 ? fdopen (out_fd, "w+") : NULL;
+  int rc = out != NULL ? expand (elf, raw, size, out) : -1;
+  if (out == NULL && out_fd >= 0)
+    close (out_fd);
   if (out != NULL && fclose (out) != 0)
     rc = -1;
-  if (tfd >= 0)
-    close (tfd);
-  if (rc == 0 && rename (tmp, path) == 0)
+  elf_end (elf);
+  if (rc == 0 && has_build_id (copy, bits, len))
     {
-      cached = open (path, O_RDONLY | O_CLOEXEC);
-      if (cached >= 0 && has_build_id (cached, bits, len))
-	{
-	  close (fd);
-	  fd = cached;
-	}
-      else if (cached >= 0)
-	close (cached);
+      if (tmp != NULL && rename (tmp, path) != 0)
+	unlink (tmp);
+      close (fd);
+      fd = copy;
     }
-  else if (tmp != NULL && out != NULL)
-    unlink (tmp);
+  else
+    {
+      if (tmp != NULL)
+	unlink (tmp);
+      if (copy >= 0)
+	close (copy);
+    }
   free (tmp);
   free (path);
   return fd;

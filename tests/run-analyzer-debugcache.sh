@@ -2,8 +2,8 @@
 # Compressed debug info (SHF_COMPRESSED, as Debian's -dbg packages ship it)
 # is expanded once into $XDG_CACHE_HOME/dmem, named by build ID, and read
 # from there after: the same report with and without the copy; a damaged
-# copy is made again; no cache (an unwritable $XDG_CACHE_HOME) still gives
-# the report, silently.
+# copy is made again; without a cache (an unwritable $XDG_CACHE_HOME) the
+# copy is an unlinked temporary file, silently.
 . "$top_srcdir/tests/test-lib.sh"
 [ -x "$DMEM" ] || fail "$DMEM is not built"
 [ -e "$LIBDMEM" ] || skip "the runtime is not built"
@@ -93,10 +93,13 @@ leaks >damaged.json 2>damaged.err || fail "dmem leaks (damaged copy) exited $?"
 cmp -s first.json damaged.json || fail "the report differs after a damaged copy"
 expect_eq "the copy made again, in bytes" "$(stat -c %s "$copy")" "$size"
 
-# No cache: the report all the same, and not a word about it.
+# No cache: the copy is an unlinked file in $TMPDIR; the report all the
+# same, not a word about it, nothing left behind.
 : >not-a-dir
-XDG_CACHE_HOME=$PWD/not-a-dir leaks >nocache.json 2>nocache.err \
-  || fail "dmem leaks (no cache) exited $?: $(cat nocache.err)"
+mkdir tmp
+XDG_CACHE_HOME=$PWD/not-a-dir TMPDIR=$PWD/tmp leaks >nocache.json \
+  2>nocache.err || fail "dmem leaks (no cache) exited $?: $(cat nocache.err)"
 cmp -s first.json nocache.json || fail "the report differs without a cache"
 [ ! -s nocache.err ] || fail "stderr without a cache: $(cat nocache.err)"
+[ -z "$(ls -A tmp)" ] || fail "left in TMPDIR: $(ls -A tmp)"
 note "ok: expanded once to $copy ($size bytes), read from there after"
