@@ -11,11 +11,11 @@
    on.  The copy is written beside its final name and renamed into place
    whole, so a reader never sees half of one; one that is not a valid ELF
    file of its build ID is not used.  Whatever fails (no home, a full
-   disk, a damaged section), the original file is used as before.  Where
-   there is no cache directory, the copy is an unlinked file in $TMPDIR,
-   made again at each start.  Only
-   the files installed in the debug directories are expanded (target.c):
-   a copy outlives the analysis, and a bundle's files are untrusted.  */
+   disk, a damaged section), the original file is used as before.  Only
+   the files installed in the debug directories are kept so (target.c): a
+   copy outlives the analysis, and a bundle's files are untrusted.  Those,
+   and all of them where there is no cache directory, are expanded into
+   an unlinked file in $TMPDIR at each start.  */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -295,7 +295,7 @@ has_compressed (Elf *elf)
 
 /* See dmem.h.  */
 int
-dmem_debug_expanded (int fd, const unsigned char *bits, size_t len)
+dmem_debug_expanded (int fd, const unsigned char *bits, size_t len, int keep)
 {
   if (len == 0 || len > 64)
     return fd;
@@ -323,10 +323,11 @@ dmem_debug_expanded (int fd, const unsigned char *bits, size_t len)
       return fd;
     }
   /* Not yet expanded (or a bad copy, replaced): beside its place in the
-     cache, or without a cache in an unlinked file in $TMPDIR, as a
-     compressed core is (page cache, not the analyzer's memory).  */
+     cache, or (without a cache, or a file not to keep) in an unlinked
+     file in $TMPDIR, as a compressed core is: page cache, not the
+     analyzer's memory.  */
   copy = -1;
-  if (path != NULL && asprintf (&tmp, "%s.XXXXXX", path) >= 0
+  if (keep && path != NULL && asprintf (&tmp, "%s.XXXXXX", path) >= 0
       && (copy = mkostemp (tmp, O_CLOEXEC)) < 0)
     {
       free (tmp);

@@ -202,10 +202,11 @@ int dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod);
 /* ---- debugcache.c: compressed debug files expanded once ---- */
 
 /* FD (a debug file of build ID BITS, LEN bytes), or, when its sections are
-   compressed, a descriptor of its expanded copy in the user's cache (made
-   now if missing; without a cache, an unlinked temporary file); FD is
-   then closed.  */
-int dmem_debug_expanded (int fd, const unsigned char *bits, size_t len);
+   compressed, a descriptor of its expanded copy: the one in the user's
+   cache, else one made now, there with KEEP and a cache, else in an
+   unlinked temporary file.  FD is then closed.  */
+int dmem_debug_expanded (int fd, const unsigned char *bits, size_t len,
+			 int keep);
 
 /* ---- compress.c: compressed input by magic, temporary files ---- */
 

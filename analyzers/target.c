@@ -426,9 +426,12 @@ find_debuginfo (Dwfl_Module *mod, void **userdata, const char *modname,
       return -1;
     }
   /* Only installed files are expanded into the cache, which outlives
-     this analysis: a bundle's or a server's file is untrusted.  Its name
-     stays the original's: .gnu_debugaltlink is found from it.  */
-  return installed ? dmem_debug_expanded (fd, bits, len) : fd;
+     this analysis: a bundle's file is untrusted, and expanded into a
+     temporary file.  (libdwfl keeps the files it found itself, from
+     .gnu_debuglink or a debuginfod server.)  Its name stays the
+     original's: .gnu_debugaltlink is found from it.  */
+  return installed || (t != NULL && t->bundle != NULL)
+	 ? dmem_debug_expanded (fd, bits, len, installed) : fd;
 }
 
 /* Start T's Dwfl session, honouring SYSROOT and DEBUG_DIRS (a colon-

@@ -2,8 +2,8 @@
 # Compressed debug info (SHF_COMPRESSED, as Debian's -dbg packages ship it)
 # is expanded once into $XDG_CACHE_HOME/dmem, named by build ID, and read
 # from there after: the same report with and without the copy; a damaged
-# copy is made again; without a cache (an unwritable $XDG_CACHE_HOME) the
-# copy is an unlinked temporary file, silently.
+# copy is made again; without a cache (an unwritable $XDG_CACHE_HOME), and
+# for a bundle's debug file, the copy is an unlinked temporary file.
 . "$top_srcdir/tests/test-lib.sh"
 [ -x "$DMEM" ] || fail "$DMEM is not built"
 [ -e "$LIBDMEM" ] || skip "the runtime is not built"
@@ -102,4 +102,22 @@ XDG_CACHE_HOME=$PWD/not-a-dir TMPDIR=$PWD/tmp leaks >nocache.json \
 cmp -s first.json nocache.json || fail "the report differs without a cache"
 [ ! -s nocache.err ] || fail "stderr without a cache: $(cat nocache.err)"
 [ -z "$(ls -A tmp)" ] || fail "left in TMPDIR: $(ls -A tmp)"
+# A bundle's debug files are untrusted: expanded into temporary files for
+# this analysis, never kept in the cache.  The bundle carries glibc's
+# installed (compressed) debug file; the program's own is not installed.
+"$DMEM" bundle -e "sysroot$PWD/analyzer-classic" -o ticket.dmem kernel.core \
+  >bundle.out 2>&1 || fail "dmem bundle exited $?: $(cat bundle.out)"
+mkdir fresh-cache
+XDG_CACHE_HOME=$PWD/fresh-cache TMPDIR=$PWD/tmp "$DMEM" leaks --format=json \
+  ticket.dmem >bundle.json 2>bundle.err \
+  || fail "dmem leaks of the bundle exited $?: $(cat bundle.err)"
+"$SYSTEM_PYTHON" - bundle.json <<'PY' || fail "no file:line from the bundle's glibc debug file"
+import json, sys
+f = json.load(open(sys.argv[1]))["groups"][0]["frames"]
+libc = [x for x in f if x["module"].endswith("/libc.so.6")]
+assert libc and all(x["file"] and x["line"] for x in libc), f
+PY
+[ -z "$(ls -A fresh-cache/dmem 2>/dev/null)" ] \
+  || fail "a bundle's debug file was kept: $(ls -A fresh-cache/dmem)"
+[ -z "$(ls -A tmp)" ] || fail "left in TMPDIR by the bundle: $(ls -A tmp)"
 note "ok: expanded once to $copy ($size bytes), read from there after"
