@@ -43,6 +43,8 @@ int dmem_usage_error (const char *fmt, const char *arg);
 void *dmem_xmalloc (size_t size);
 void *dmem_xcalloc (size_t n, size_t size);
 void *dmem_xrealloc (void *p, size_t n, size_t size);
+/* qsort order of uint64_t values, ascending.  */
+int dmem_u64_cmp (const void *a, const void *b);
 
 /* ---- target.c: a core file or a live process ---- */
 

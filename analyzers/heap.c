@@ -656,14 +656,6 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   free (w);
 }
 
-/* qsort order of addresses.  */
-static int
-u64_order (const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-  return x < y ? -1 : x > y;
-}
-
 /* qsort order of big blocks: by user address.  */
 static int
 big_order (const void *a, const void *b)
@@ -807,7 +799,7 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
     {
       sort_blocks (h);
       drop_duplicates (h);
-      qsort (h->loader_blocks, h->nloader_blocks, 8, u64_order);
+      qsort (h->loader_blocks, h->nloader_blocks, 8, dmem_u64_cmp);
     }
 
   size_t nstats = d[DMEM_DESC_STAT_COUNT] < DMEM_STAT_COUNT
@@ -1147,15 +1139,30 @@ dmem_heap_free (struct dmem_heap *h)
   memset (h, 0, sizeof *h);
 }
 
-/* See dmem.h: binary search on the sorted blocks.  */
-size_t
-dmem_block_from (const struct dmem_heap *h, uint64_t addr)
+/* The user addresses of H's blocks and big blocks, for the search.  */
+static inline uint64_t
+block_user (const struct dmem_heap *h, size_t i)
 {
-  size_t lo = 0, hi = h->nblocks;
+  return h->blocks[i].user;
+}
+
+static inline uint64_t
+big_user (const struct dmem_heap *h, size_t i)
+{
+  return h->big[i].user;
+}
+
+/* The first of N records of H, sorted by the user address USER_OF gives,
+   whose address is ADDR or more (N if none).  */
+static inline size_t
+first_at_or_after (const struct dmem_heap *h, size_t n, uint64_t addr,
+		   uint64_t (*user_of) (const struct dmem_heap *, size_t))
+{
+  size_t lo = 0, hi = n;
   while (lo < hi)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (h->blocks[mid].user < addr)
+      if (user_of (h, mid) < addr)
 	lo = mid + 1;
       else
 	hi = mid;
@@ -1163,20 +1170,19 @@ dmem_block_from (const struct dmem_heap *h, uint64_t addr)
   return lo;
 }
 
-/* See dmem.h: binary search on the big blocks.  */
+/* See dmem.h.  */
+size_t
+dmem_block_from (const struct dmem_heap *h, uint64_t addr)
+{
+  return first_at_or_after (h, h->nblocks, addr, block_user);
+}
+
+/* See dmem.h.  */
 uint64_t
 dmem_big_size (const struct dmem_heap *h, uint64_t user)
 {
-  size_t lo = 0, hi = h->nbig;
-  while (lo < hi)
-    {
-      size_t mid = lo + (hi - lo) / 2;
-      if (h->big[mid].user < user)
-	lo = mid + 1;
-      else
-	hi = mid;
-    }
-  return lo < h->nbig && h->big[lo].user == user ? h->big[lo].size : 0;
+  size_t i = first_at_or_after (h, h->nbig, user, big_user);
+  return i < h->nbig && h->big[i].user == user ? h->big[i].size : 0;
 }
 
 /* The header bytes of block B of H, in the target's memory or in BUF

@@ -142,13 +142,6 @@ key_add (struct key_set *s, uint64_t key)
     }
 }
 
-static int
-u64_cmp (const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-  return x < y ? -1 : x > y;
-}
-
 /* Group the N blocks IDX (NULL: all of H's) by kind and stack, and note
    each group's threads, in one read of each block's header.  Returns the
    groups in report order, *NGROUPS of them; their threads are in
@@ -221,7 +214,7 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
 	uint64_t group = rank[(pairs.slots[k] >> 32) - 1];
 	pairs.slots[np++] = group << 32 | (uint32_t) pairs.slots[k];
       }
-  qsort (pairs.slots, np, sizeof *pairs.slots, u64_cmp);
+  qsort (pairs.slots, np, sizeof *pairs.slots, dmem_u64_cmp);
   for (size_t j = 0; j < np; j++)
     {
       struct group *x = &g[pairs.slots[j] >> 32];

@@ -160,3 +160,10 @@ dmem_xrealloc (void *p, size_t n, size_t size)
   return big (reallocarray (p, n ? n : 1, size ? size : 1), total);
 }
 
+/* See dmem.h.  */
+int
+dmem_u64_cmp (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  return x < y ? -1 : x > y;
+}
