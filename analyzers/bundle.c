@@ -474,9 +474,7 @@ static char *
 hex_string (const unsigned char *bits, size_t len)
 {
   char *s = dmem_xmalloc (2 * len + 1);
-  for (size_t i = 0; i < len; i++)
-    sprintf (s + 2 * i, "%02x", bits[i]);
-  s[2 * len] = '\0';
+  dmem_hex (bits, len, s);
   return s;
 }
 

@@ -27,7 +27,6 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
-#include <elfutils/libdwelf.h>
 #include "dmem.h"
 
 #ifndef ELFCOMPRESS_ZSTD
@@ -71,12 +70,11 @@ cache_dir (void)
 static int
 has_build_id (int fd, const unsigned char *bits, size_t len)
 {
-  Elf *elf = elf_begin (fd, ELF_C_READ_MMAP, NULL);
-  const void *id;
-  ssize_t n = elf != NULL ? dwelf_elf_gnu_build_id (elf, &id) : -1;
-  int same = n > 0 && (size_t) n == len && memcmp (id, bits, len) == 0;
+  Elf *elf = NULL;
+  char got[129];
+  int m = dmem_file_matches (fd, &elf, bits, len, got);
   elf_end (elf);
-  return same;
+  return m == 1;
 }
 
 /* The copy being written.  */
@@ -176,8 +174,7 @@ inflate_to (struct copy *c, int type, const unsigned char *in, size_t n,
    compressed section inflated: the ELF header, the program headers, the
    sections in order and the section headers, the file offsets in the
    headers moved with the sections.  Only what x86-64 debug files are:
-   ELF64, little-endian.  Returns 0, 1 when there is nothing to expand,
-   -1 on failure.  */
+   ELF64, little-endian.  Returns 0, or -1 on failure.  */
 static int
 expand (Elf *elf, const unsigned char *raw, size_t size, FILE *out)
 {
@@ -199,7 +196,7 @@ expand (Elf *elf, const unsigned char *raw, size_t size, FILE *out)
   memcpy (ph, raw + eh.e_phoff, phsize);
   struct copy c = { out, 0, size < MAX_EXPANDED / MAX_RATIO
 				? size * MAX_RATIO : MAX_EXPANDED };
-  int any = 0, rc = -1;
+  int rc = -1;
   for (size_t i = 0; i < shnum; i++)
     {
       Elf_Scn *scn = elf_getscn (elf, i);
@@ -209,12 +206,7 @@ expand (Elf *elf, const unsigned char *raw, size_t size, FILE *out)
 	  && (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset))
 	goto out;
       old[i] = sh[i].sh_offset;
-      any |= (sh[i].sh_flags & SHF_COMPRESSED) != 0;
     }
-  rc = 1;
-  if (!any)
-    goto out;
-  rc = -1;
   /* The headers first (written again at the end, with the new offsets).  */
   eh.e_phoff = eh.e_phnum ? sizeof eh : 0;
   if (put (&c, &eh, sizeof eh) != 0 || put (&c, ph, phsize) != 0)
@@ -301,8 +293,7 @@ dmem_debug_expanded (int fd, const unsigned char *bits, size_t len, int keep)
     return fd;
   char *dir = cache_dir (), *path = NULL, *tmp = NULL;
   char hex[129];
-  for (size_t i = 0; i < len; i++)
-    sprintf (hex + 2 * i, "%02x", bits[i]);
+  dmem_hex (bits, len, hex);
   if (dir != NULL && asprintf (&path, "%s/%s.debug", dir, hex) < 0)
     path = NULL;
   free (dir);

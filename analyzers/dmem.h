@@ -198,6 +198,14 @@ void dmem_region_load (struct dmem_target *t, struct dmem_region *r);
    t->modules and t->loader.  */
 void dmem_target_segments (struct dmem_target *t);
 
+/* BITS (LEN bytes) as hex into OUT (2 * LEN + 1 bytes).  */
+void dmem_hex (const unsigned char *bits, size_t len, char *out);
+/* Whether the ELF file open as FD (or *ELFP) has build ID BITS (LEN bytes):
+   1 yes, 0 it has another (its ID into GOT, 2 * 64 + 1 bytes), -1 unknown
+   (no ID expected, or none in the file).  Leaves in *ELFP the file read
+   from FD.  */
+int dmem_file_matches (int fd, Elf **elfp, const unsigned char *bits, int len,
+		       char *got);
 /* Whether MOD's file is one with another build ID than the target's.  */
 int dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod);
 

@@ -38,21 +38,18 @@ dmem_module_mismatched (const struct dmem_target *t, Dwfl_Module *mod)
   return 0;
 }
 
-/* BITS (LEN bytes) as hex into OUT (2 * LEN + 1 bytes).  */
-static void
-hex_of (const unsigned char *bits, size_t len, char *out)
+/* See dmem.h.  */
+void
+dmem_hex (const unsigned char *bits, size_t len, char *out)
 {
   for (size_t i = 0; i < len; i++)
     sprintf (out + 2 * i, "%02x", bits[i]);
   out[2 * len] = '\0';
 }
 
-/* Whether the ELF file open as FD (or *ELFP) has build ID BITS (LEN bytes):
-   1 yes, 0 it has another (its ID into GOT, 2 * 64 + 1 bytes), -1 unknown
-   (no ID expected, or none in the file).  Leaves in *ELFP the file read
-   from FD.  */
-static int
-file_matches (int fd, Elf **elfp, const unsigned char *bits, int len,
+/* See dmem.h.  */
+int
+dmem_file_matches (int fd, Elf **elfp, const unsigned char *bits, int len,
 	      char *got)
 {
   if (len <= 0)
@@ -65,7 +62,7 @@ file_matches (int fd, Elf **elfp, const unsigned char *bits, int len,
     return -1;
   if (n == len && memcmp (id, bits, len) == 0)
     return 1;
-  hex_of (id, n, got);
+  dmem_hex (id, n, got);
   return 0;
 }
 
@@ -82,9 +79,9 @@ take (struct dmem_target *t, Dwfl_Module *mod, const char *modname,
   if (fd < 0 && *elfp == NULL)
     return -1;
   char got[129], want[129];
-  if (file_matches (fd, elfp, bits, len, got) != 0)
+  if (dmem_file_matches (fd, elfp, bits, len, got) != 0)
     return fd;
-  hex_of (bits, len, want);
+  dmem_hex (bits, len, want);
   dmem_warn (t, "module %s: %s (%s) has build ID %s, the core's is %s: "
 	     "not the file the program ran", modname ? modname : "?",
 	     *file_name ? *file_name : "a file", way, got, want);
@@ -188,7 +185,7 @@ debuginfod_missed (struct dmem_target *t, const char *modname,
   if (c == NULL || len <= 0)
     return;
   char want[129];
-  hex_of (bits, len, want);
+  dmem_hex (bits, len, want);
   if (t->debuginfod_probed)
     {
       dmem_warn (t, "module %s: no %s for build ID %s on the debuginfod "
@@ -220,7 +217,7 @@ bundle_missed (struct dmem_target *t, const char *modname,
 	       const unsigned char *bits, int len, const char *found)
 {
   char want[129];
-  hex_of (bits, len, want);
+  dmem_hex (bits, len, want);
   if (found != NULL)
     dmem_warn (t, "module %s: build ID %s is not in the bundle; %s found on "
 	       "this machine is used", modname ? modname : "?", want, found);
@@ -345,7 +342,7 @@ find_by_build_id (struct dmem_target *t, const unsigned char *bits, int len,
   const char *path = t->debuginfo_path ? t->debuginfo_path
 		     : ":.debug:/usr/lib/debug";
   char hex[129];
-  hex_of (bits + 1, len - 1, hex);
+  dmem_hex (bits + 1, len - 1, hex);
   while (*path != '\0')
     {
       size_t n = strcspn (path, ":");
@@ -410,11 +407,11 @@ find_debuginfo (Dwfl_Module *mod, void **userdata, const char *modname,
     }
   Elf *elf = NULL;
   char got[129], want[129];
-  int m = file_matches (fd, &elf, bits, len, got);
+  int m = dmem_file_matches (fd, &elf, bits, len, got);
   elf_end (elf);
   if (m == 0)
     {
-      hex_of (bits, len, want);
+      dmem_hex (bits, len, want);
       if (t != NULL)
 	dmem_warn (t, "module %s: debug file %s has build ID %s, the "
 		   "module's is %s: not used", modname ? modname : "?",
