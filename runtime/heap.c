@@ -16,6 +16,7 @@
 #include "failinject.h"
 #include "integrity.h"
 #include "options.h"
+#include "pagestart.h"
 #include "stop.h"
 #include "unwind.h"
 
@@ -265,6 +266,13 @@ shard_of (const struct dmem_block *b)
   return &dmem__state.shards[b->shard];
 }
 
+/* Whether B's user memory starts a page (see pagestart.h).  */
+static inline int
+starts_page (const struct dmem_block *b)
+{
+  return ((uintptr_t) (b + 1) & 4095) == 0;
+}
+
 static inline uint64_t
 magic_of (const struct dmem_block *b, uint64_t magic)
 {
@@ -287,6 +295,8 @@ link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size)
   s->bytes += size;
   s->allocs++;
   dmem__unlock (&s->lock);
+  if (unlikely (starts_page (b)))
+    dmem__page_start_add (b);
   count ((int64_t) size, 1);
 }
 
@@ -326,6 +336,8 @@ untrack (struct dmem_block *b)
   s->bytes -= b->size;
   s->frees++;
   dmem__unlock (&s->lock);
+  if (unlikely (starts_page (b)))
+    dmem__page_start_remove (b);
   /* Stale links would lie in the uninitialised tail of a later block and
      keep real leaks "reachable".  */
   b->next = b->prev = NULL;
@@ -349,9 +361,10 @@ static enum owner
 owner_of (void *p, struct dmem_block **bp, int check)
 {
   uintptr_t u = (uintptr_t) p;
-  if ((u & 15) == 0 && ((u & 4095) >= 8 || dmem__page_mapped ((void *) (u - 8))))
+  struct dmem_block *b = (struct dmem_block *) p - 1;
+  if ((u & 15) == 0 && ((u & 4095) >= 8 || dmem__page_start_known (b)
+                        || dmem__page_mapped ((void *) (u - 8))))
     {
-      struct dmem_block *b = (struct dmem_block *) p - 1;
       if (likely (b->magic == magic_of (b, DMEM_BLOCK_MAGIC)))
         {
           *bp = b;
@@ -669,11 +682,13 @@ fork_prepare (void)
     dmem__lock (&dmem__state.shards[i].lock);
   dmem__quarantine_fork_prepare ();
   dmem__unwind_fork_prepare ();
+  dmem__page_start_fork_prepare ();
 }
 
 static void
 fork_parent (void)
 {
+  dmem__page_start_fork_parent ();
   dmem__unwind_fork_parent ();
   dmem__quarantine_fork_parent ();
   for (int i = DMEM_SHARD_COUNT - 1; i >= 0; i--)
@@ -685,6 +700,7 @@ fork_child (void)
 {
   /* Only this thread exists in the child: nobody waits on the locks.  */
   dmem__forget_tid ();
+  dmem__page_start_fork_child ();
   dmem__unwind_fork_child ();
   dmem__quarantine_fork_child ();
   for (int i = 0; i < DMEM_SHARD_COUNT; i++)
