@@ -106,7 +106,8 @@ struct dmem_depot
   uint32_t buckets[DMEM_DEPOT_BUCKETS]; /* runtime-private lookup table */
 };
 
-/* One list of live blocks.  Counters are exact: they change under the lock.  */
+/* One list of live blocks.  Counters are exact: they change under the lock
+   (or by the thread the shard is biased to, see runtime/heap.c).  */
 struct dmem_shard
 {
   union
@@ -118,11 +119,17 @@ struct dmem_shard
       uint64_t bytes;           /* sum of their requested sizes */
       uint64_t allocs;          /* blocks ever added to this list */
       uint64_t frees;           /* blocks ever removed from it */
-      int lock;                 /* runtime-private spin/futex word */
+      int lock;                 /* runtime-private from here on: the lock, */
+      uint32_t owner;           /* the thread it is biased to (0: none), */
+      uint32_t streak_tid;      /* the thread that took the lock last, */
+      uint32_t streak;          /* how many times in a row, */
+      uint8_t busy;             /* the owner is inside, */
+      uint8_t revoked;          /* the owner must take the lock too, */
+      uint8_t unbiased;         /* biases revoked so far (at most 10) */
     };
     char pad[64];               /* one cache line each */
   };
-};
+} __attribute__ ((aligned (64)));
 
 /* A guard of DMEM_GUARD_SIZE bytes of DMEM_GUARD_BYTE follows each block's
    user bytes; an overrun changes it.  Checked on free and realloc, and at
