@@ -529,8 +529,6 @@ release_memory (struct dmem_block *b)
   next.free ((char *) b - b->align_pad);
 }
 
-/* Free live block B: check its guard, unlist it, then quarantine it (with
-   FREE_PCS, the stack freeing it, taken here if NULL) or give it back.  */
 /* Quarantine B, freed from FREE_PCS (taken here if NULL).  */
 static __attribute__ ((noinline)) void
 quarantine (struct dmem_block *b, const uint64_t *free_pcs)
@@ -544,6 +542,8 @@ quarantine (struct dmem_block *b, const uint64_t *free_pcs)
   dmem__quarantine (b, free_pcs, release_memory);
 }
 
+/* Free live block B: check its guard, unlist it, then quarantine it (with
+   FREE_PCS, the stack freeing it, taken here if NULL) or give it back.  */
 STEP void
 release (struct dmem_block *b, const uint64_t *free_pcs)
 {
