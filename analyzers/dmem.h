@@ -123,6 +123,7 @@ struct dmem_target
   pid_t pid;                 /* live process, or 0 for a core */
   int fd;                    /* the core file, or /proc/PID/mem */
   void *map;                 /* the core file mapped read-only */
+  const unsigned char *map_bytes; /* ... its bytes (NULL: not a core) */
   size_t map_size;
   struct dmem_region *regions;
   size_t nregions;
@@ -187,6 +188,35 @@ int dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len);
    they cannot be read.  */
 const unsigned char *dmem_view (struct dmem_target *t, uint64_t addr,
 				size_t len, void *buf);
+/* A pass over a core's memory in address order, read by pread into one
+   buffer rather than through the mapping: the first touch of each page of
+   a mapping costs a fault (and, in a virtual machine with shadow paging,
+   an exit), which is dearer than copying the page as cat does.  Reads grow
+   while each runs on from the last, like the kernel's readahead, so a
+   sparse pass reads little.  A view stays valid until the next one.  */
+struct dmem_pass
+{
+  struct dmem_target *t;
+  unsigned char *buf;
+  uint64_t start, len;   /* the target's bytes [start, start + len) in buf */
+  size_t next;           /* the size of the next read */
+};
+void dmem_pass_begin (struct dmem_target *t, struct dmem_pass *p);
+void dmem_pass_end (struct dmem_pass *p);
+const unsigned char *dmem_pass_read (struct dmem_pass *p, uint64_t addr,
+				     size_t len, void *buf);
+/* dmem_view through pass P: from its buffer when the bytes are there.  */
+static inline const unsigned char *
+dmem_pass_view (struct dmem_pass *p, uint64_t addr, size_t len, void *buf)
+{
+  uint64_t in = addr - p->start;
+  if (in <= p->len && len <= p->len - in)
+    return p->buf + in;
+  return dmem_pass_read (p, addr, len, buf);
+}
+/* The most a pass reads at once; longer views come from the mapping.  */
+#define DMEM_PASS_MAX (256u << 10)
+
 /* The region containing ADDR, or NULL.  */
 struct dmem_region *dmem_region_at (struct dmem_target *t, uint64_t addr);
 /* Index of the first region starting above ADDR (nregions if none).  */
@@ -346,15 +376,20 @@ struct dmem_heap
   size_t ndepot;
   uint32_t not_kept_stack;
   uint64_t not_kept;                   /* blocks the runtime kept no stack of */
-  int walk;      /* set before loading: walk the shards' lists (verify) */
+  int walk;      /* loaded by dmem_heap_walk: no scan was tried */
   int scanned;   /* the blocks were found by a scan for their headers */
   int preloaded; /* symbolisation started before the scan */
 };
 
-/* Find the descriptor in the target and walk every shard.  Returns 0 (walk
-   problems are recorded, not fatal) or -1 after dmem_fail when the target
+/* Find the descriptor in the target and every block: by a scan of the
+   memory for headers, else (the scan does not add up to the shards'
+   counts) a walk of every shard's list.  Returns 0 (walk problems are
+   recorded, not fatal) or -1 after dmem_fail when the target
    holds no usable dmem runtime.  */
 int dmem_heap_load (struct dmem_target *t, struct dmem_heap *h);
+/* dmem_heap_load by walking the lists alone, never a scan: what verify
+   checks the lists with.  */
+int dmem_heap_walk (struct dmem_target *t, struct dmem_heap *h);
 /* Warn on stderr, one line each, about the shards whose walk a problem
    cut short.  */
 void dmem_heap_warn (struct dmem_target *t, const struct dmem_heap *h);
@@ -393,14 +428,14 @@ dmem_block_span (const struct dmem_heap *h, const struct dmem_block_ref *b)
    again).  */
 uint32_t dmem_block_tid (const struct dmem_heap *h,
 			 const struct dmem_block_ref *b);
-/* Start fetching block B's header, to be read back soon: a block a few
-   steps ahead in a loop that reads headers (they miss the cache).  */
-void dmem_block_prefetch (const struct dmem_heap *h,
-			  const struct dmem_block_ref *b);
 /* The allocation stack (index into H->stacks) of block B of H, read back
    from its header (the "not kept" stack if it cannot be read again).  */
 uint32_t dmem_block_stack (const struct dmem_heap *h,
 			   const struct dmem_block_ref *b);
+/* dmem_block_stack and dmem_block_tid (into *TID) at once, the header read
+   through pass P: for a loop over blocks in address order.  */
+uint32_t dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
+			    const struct dmem_block_ref *b, uint32_t *tid);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);

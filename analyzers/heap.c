@@ -479,6 +479,9 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	lo = t->regions[i].start < lo ? t->regions[i].start : lo;
 	hi = t->regions[i].end > hi ? t->regions[i].end : hi;
       }
+  struct dmem_pass pass;
+  dmem_pass_begin (t, &pass);
+  unsigned char buf[MAX_HEADER];
   for (size_t i = 0; i < t->nregions; i++)
     {
       const struct dmem_region *r = &t->regions[i];
@@ -487,7 +490,9 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
       uint64_t end = r->start + r->avail;
       for (uint64_t a = (r->start + 15) & ~15ULL; a + hs <= end;)
 	{
-	  const unsigned char *p = r->data + (a - r->start);
+	  const unsigned char *p = dmem_pass_view (&pass, a, hs, buf);
+	  if (p == NULL)
+	    break;
 	  if (__builtin_expect (get_u64 (p, om) != (bm ^ a), 1))
 	    {
 	      a += 16;
@@ -527,12 +532,21 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	  /* Whether a word of the block (those reach.c scans: aligned,
 	     dumped) lies where blocks can: the scan's pass over the
 	     memory brings these bytes in anyway, and the blocks without
-	     need not be read again.  */
+	     need not be read again.  A block too long for the pass is
+	     taken to hold pointers: reachability reads it.  */
 	  uint64_t user = a + hs, from = (user + 7) & ~7ULL;
 	  uint64_t to = size < end - user ? user + size : end;
-	  int pointers = 0;
-	  for (uint64_t w = from; w + 8 <= to && !pointers; w += 8)
-	    pointers = get_u64 (r->data, w - r->start) - lo <= hi - lo;
+	  int pointers = 1;
+	  if (to - user <= DMEM_PASS_MAX / 2)
+	    {
+	      /* In the region's bytes: straight from them at worst.  */
+	      const unsigned char *u = dmem_pass_view (&pass, user, to - user,
+						       NULL);
+	      pointers = 0;
+	      for (uint64_t w = from - user; w + 8 <= to - user && !pointers;
+		   w += 8)
+		pointers = get_u64 (u, w) - lo <= hi - lo;
+	    }
 	  add_block (h, user, size, !pointers);
 	  note_loader_block (t, h, user, stack);
 	  if ((h->nblocks & 0xffff) == 0)
@@ -541,6 +555,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	  a = after < a ? end : (after + 15) & ~15ULL;
 	}
     }
+  dmem_pass_end (&pass);
   dmem_progress_end (t);
   /* Format 1 headers do not say their shard: the totals are compared.  */
   int stands = 1;
@@ -826,6 +841,13 @@ dmem_heap_load (struct dmem_target *t, struct dmem_heap *h)
   return heap_load (t, h, 0);
 }
 
+/* See dmem.h.  */
+int
+dmem_heap_walk (struct dmem_target *t, struct dmem_heap *h)
+{
+  return heap_load (t, h, 1);
+}
+
 static uint32_t append_stack (struct dmem_heap *h, const uint64_t *pcs);
 
 /* The blocks were found by a scan: walk the lists too, for the problems
@@ -836,7 +858,7 @@ check_lists (struct dmem_target *t, struct dmem_heap *h)
   struct dmem_heap w;
   int preload = t->preload_symbols;
   t->preload_symbols = 0;
-  int failed = heap_load (t, &w, 1);
+  int failed = dmem_heap_walk (t, &w);
   t->preload_symbols = preload;
   if (failed)
     return;
@@ -1196,16 +1218,6 @@ block_header (const struct dmem_heap *h, const struct dmem_block_ref *b,
 }
 
 /* See dmem.h.  */
-void
-dmem_block_prefetch (const struct dmem_heap *h, const struct dmem_block_ref *b)
-{
-  uint64_t at = b->user - h->desc[DMEM_DESC_HEADER_SIZE];
-  const struct dmem_region *r = dmem_region_at (h->target, at);
-  if (r != NULL && r->data != NULL && at - r->start < r->avail)
-    __builtin_prefetch (r->data + (at - r->start));
-}
-
-/* See dmem.h.  */
 uint32_t
 dmem_block_tid (const struct dmem_heap *h, const struct dmem_block_ref *b)
 {
@@ -1231,12 +1243,11 @@ find_stack (const struct dmem_heap *h, const struct dmem_stack_table *st,
   return not_found;
 }
 
-/* See dmem.h: format 2 headers hold a depot id, format 1 ones the PCs.  */
-uint32_t
-dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
+/* The stack of the block whose header is HDR (NULL: unreadable): format 2
+   headers hold a depot id, format 1 ones the PCs.  */
+static uint32_t
+header_stack (const struct dmem_heap *h, const unsigned char *hdr)
 {
-  unsigned char buf[MAX_HEADER];
-  const unsigned char *hdr = block_header (h, b, buf);
   if (h->stack_table == NULL)
     return depot_stack (h, hdr != NULL
 			   ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_STACK]) : 0);
@@ -1248,6 +1259,26 @@ dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
       cut_stack (pcs, h->depth);
     }
   return find_stack (h, h->stack_table, pcs, h->not_kept_stack);
+}
+
+/* See dmem.h.  */
+uint32_t
+dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
+{
+  unsigned char buf[MAX_HEADER];
+  return header_stack (h, block_header (h, b, buf));
+}
+
+/* See dmem.h.  */
+uint32_t
+dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
+		   const struct dmem_block_ref *b, uint32_t *tid)
+{
+  unsigned char buf[MAX_HEADER];
+  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  const unsigned char *hdr = dmem_pass_view (p, b->user - hs, hs, buf);
+  *tid = hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
+  return header_stack (h, hdr);
 }
 
 /* See dmem.h.  */

@@ -142,9 +142,9 @@ key_add (struct key_set *s, uint64_t key)
     }
 }
 
-/* Group the N blocks IDX (NULL: all of H's) by kind and stack, and note
-   each group's threads, in one read of each block's header.  Returns the
-   groups in report order, *NGROUPS of them; their threads are in
+/* Group the N blocks IDX (increasing; NULL: all of H's) by kind and stack,
+   and note each group's threads, in one read of each block's header, in
+   address order.  Returns the groups in report order, *NGROUPS of them; their threads are in
    *THREADS (caller frees).  With OF, *OF is the group of each block
    (IDX[i]'s at i).  */
 static struct group *
@@ -161,14 +161,14 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
      row are of one group and thread.  */
   struct key_set pairs = { NULL, 0, 0 };
   uint64_t last = 0;
+  struct dmem_pass pass;   /* IDX is in address order */
+  dmem_pass_begin (h->target, &pass);
   for (size_t i = 0; i < n; i++)
     {
       size_t at = idx ? idx[i] : i;
       const struct dmem_block_ref *b = &h->blocks[at];
-      if (i + 16 < n)   /* the headers miss the cache */
-	dmem_block_prefetch (h, &h->blocks[idx ? idx[i + 16] : i + 16]);
       int kind = kinds ? kinds[at] : KIND_LIVE;
-      uint32_t stack = dmem_block_stack (h, b);
+      uint32_t tid, stack = dmem_block_origin (h, &pass, b, &tid);
       size_t k = group_slot (slot, mask, g, kind, stack);
       if (slot[k] == 0)
 	{
@@ -191,10 +191,11 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
       x->bytes += dmem_block_size (h, b);
       if (of_block)
 	of_block[i] = slot[k] - 1;
-      uint64_t pair = (uint64_t) slot[k] << 32 | dmem_block_tid (h, b);
+      uint64_t pair = (uint64_t) slot[k] << 32 | tid;
       if (pair != last)
 	key_add (&pairs, last = pair);
     }
+  dmem_pass_end (&pass);
   free (slot);
   /* Report order; the groups' first places (in NTHREADS until now) map
      to their new ones.  */

@@ -775,6 +775,7 @@ open_core (struct dmem_target *t, const char *path, const char *executable,
   if (raw == NULL || elf_getphdrnum (elf, &nphdr) != 0)
     return dmem_fail (t, "%s: cannot read program headers: %s", path,
 		      elf_errmsg (-1));
+  t->map_bytes = raw;
   t->map_size = size;
   for (size_t i = 0; i < nphdr; i++)
     {
@@ -1232,6 +1233,60 @@ dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
       len -= n;
     }
   return 0;
+}
+
+/* See dmem.h.  */
+void
+dmem_pass_begin (struct dmem_target *t, struct dmem_pass *p)
+{
+  *p = (struct dmem_pass) { t, NULL, 0, 0, 0 };
+}
+
+/* See dmem.h.  */
+void
+dmem_pass_end (struct dmem_pass *p)
+{
+  free (p->buf);
+  p->buf = NULL;
+  p->len = 0;
+}
+
+/* The smallest read of a pass: a few pages, about what one syscall costs
+   against touching them through the mapping.  */
+#define PASS_MIN (16u << 10)
+
+/* See dmem.h: refill the buffer from the core file at ADDR's page.  */
+const unsigned char *
+dmem_pass_read (struct dmem_pass *p, uint64_t addr, size_t len, void *buf)
+{
+  struct dmem_target *t = p->t;
+  struct dmem_region *r = dmem_region_at (t, addr);
+  if (r == NULL || t->map_bytes == NULL || r->data < t->map_bytes
+      || r->data >= t->map_bytes + t->map_size || len > DMEM_PASS_MAX / 2)
+    return dmem_view (t, addr, len, buf);
+  uint64_t in = addr - r->start;
+  if (in >= r->avail || len > r->avail - in)
+    return dmem_view (t, addr, len, buf);
+  /* Running on from the last read: read more at once.  */
+  if (p->len > 0 && addr >= p->start && addr - p->start <= p->len + p->next)
+    p->next = 2 * p->next < DMEM_PASS_MAX ? 2 * p->next : DMEM_PASS_MAX;
+  else
+    p->next = PASS_MIN;
+  uint64_t from = addr & ~4095ULL;
+  from = from < r->start ? r->start : from;
+  uint64_t n = p->next > addr + len - from ? p->next : addr + len - from;
+  n = n < r->avail - (from - r->start) ? n : r->avail - (from - r->start);
+  if (p->buf == NULL)
+    p->buf = dmem_xmalloc (DMEM_PASS_MAX + 4096);
+  off_t at = (r->data - t->map_bytes) + (from - r->start);
+  if (pread (t->fd, p->buf, n, at) != (ssize_t) n)
+    {
+      p->len = 0;
+      return dmem_view (t, addr, len, buf);
+    }
+  p->start = from;
+  p->len = n;
+  return p->buf + (addr - from);
 }
 
 /* See dmem.h: no copy when the bytes are contiguous.  */
