@@ -1,7 +1,7 @@
 #!/bin/sh
 # Cores of the format-1 runtime (128-byte headers holding the PCs) stay
 # readable: a core kept in tests/data/format-v1 gives the leaks, stacks and
-# verify it gave when it was taken.  Its files are found under a sysroot
+# verify it gave when it was taken, and a scan for its headers stands.  Its files are found under a sysroot
 # at the paths the core names.
 . "$top_srcdir/tests/test-lib.sh"
 data="$top_srcdir/tests/data/format-v1"
@@ -52,4 +52,5 @@ for g in stacks["groups"]:      # leak_pair's two calls are two stacks
 assert live == {"keep_three": (3, 192), "leak_pair": (2, 128), "main": (1, 1000)}, live
 assert verify["ok"] is True and verify["errors"] == [], verify
 PY
+"$SCAN_CHECK" v1.core sysroot || fail "the scan of the format-1 core"
 exit 0

@@ -2,7 +2,7 @@
 # A threaded stress (cross-thread frees included, some into shards biased
 # to a running thread): the blocks the program holds from keep_block are
 # exactly what `dmem stacks` finds in its core, the core verifies clean,
-# and nothing leaks: the program holds every block (the DTVs of its joined
+# the engine's scan of it finds what its lists hold, and nothing leaks: the program holds every block (the DTVs of its joined
 # threads, kept by glibc with their cached stacks, included).  Then the
 # same where membarrier(2) fails, so that no shard may be biased.
 . "$top_srcdir/tests/test-lib.sh"
@@ -18,6 +18,7 @@ gcore_core core.stress "$@"
 "$DMEM" stacks --format=json core.stress >stacks.json || fail "dmem stacks failed ($*)"
 "$DMEM" verify --format=json core.stress >verify.json || fail "dmem verify failed ($*)"
 "$DMEM" leaks --format=json core.stress >leaks.json || fail "dmem leaks failed ($*)"
+"$SCAN_CHECK" core.stress || fail "the scan of the stress core ($*)"
 $SYSTEM_PYTHON - "$WORK" <<'PY' || fail "the core disagrees with the program ($*)"
 import json, re, sys, os
 work = sys.argv[1]

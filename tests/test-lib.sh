@@ -5,6 +5,8 @@ set -eu
 : "${top_srcdir:?run me through make check}" "${top_builddir:?}"
 LIBDMEM="$top_builddir/runtime/.libs/libdmem.so"
 DMEM="$top_builddir/analyzers/dmem"
+# The engine's scan of a core set against a walk of its lists.
+SCAN_CHECK="$top_builddir/tests/scan-check"
 # What the runtime starts to name the frames of heap errors and for
 # dmem_check_leaks: this build's dmem, not one installed before.
 DMEM_ANALYZER=$DMEM
