@@ -124,6 +124,8 @@ struct dmem_target
   int fd;                    /* the core file, or /proc/PID/mem */
   void *map;                 /* the core file mapped read-only */
   const unsigned char *map_bytes; /* ... its bytes (NULL: not a core) */
+  int pass_by_map;           /* passes read through the mapping: the lists
+				will be walked, which touches its pages */
   size_t map_size;
   struct dmem_region *regions;
   size_t nregions;
@@ -193,13 +195,17 @@ const unsigned char *dmem_view (struct dmem_target *t, uint64_t addr,
    a mapping costs a fault (and, in a virtual machine with shadow paging,
    an exit), which is dearer than copying the page as cat does.  Reads grow
    while each runs on from the last, like the kernel's readahead, so a
-   sparse pass reads little.  A view stays valid until the next one.  */
+   sparse pass reads little.  A view stays valid until the next one.
+   With T->pass_by_map, or where the core file does not hold the bytes, a
+   pass views the mapping itself.  */
 struct dmem_pass
 {
   struct dmem_target *t;
-  unsigned char *buf;
-  uint64_t start, len;   /* the target's bytes [start, start + len) in buf */
-  size_t next;           /* the size of the next read */
+  unsigned char *buf;          /* what was read */
+  const unsigned char *bytes;  /* the target's bytes [start, start + len):
+				  BUF, or a region's mapped bytes */
+  uint64_t start, len;
+  size_t next;                 /* the size of the next read */
 };
 void dmem_pass_begin (struct dmem_target *t, struct dmem_pass *p);
 void dmem_pass_end (struct dmem_pass *p);
@@ -211,7 +217,7 @@ dmem_pass_view (struct dmem_pass *p, uint64_t addr, size_t len, void *buf)
 {
   uint64_t in = addr - p->start;
   if (in <= p->len && len <= p->len - in)
-    return p->buf + in;
+    return p->bytes + in;
   return dmem_pass_read (p, addr, len, buf);
 }
 /* The most a pass reads at once; longer views come from the mapping.  */
@@ -432,10 +438,12 @@ uint32_t dmem_block_tid (const struct dmem_heap *h,
    from its header (the "not kept" stack if it cannot be read again).  */
 uint32_t dmem_block_stack (const struct dmem_heap *h,
 			   const struct dmem_block_ref *b);
-/* dmem_block_stack and dmem_block_tid (into *TID) at once, the header read
-   through pass P: for a loop over blocks in address order.  */
-uint32_t dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
-			    const struct dmem_block_ref *b, uint32_t *tid);
+/* dmem_block_tid into *TID and dmem_block_stack into *STACK (either may be
+   NULL), the header read through pass P: for a loop over blocks in
+   address order.  */
+void dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
+			const struct dmem_block_ref *b, uint32_t *tid,
+			uint32_t *stack);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);

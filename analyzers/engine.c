@@ -638,6 +638,10 @@ dmem_run_request (dmem_engine *e, const struct dmem_request *r)
   FILE *out, *err;
   begin_output (e, &out, &err);
   e->t.err = err;
+  /* verify (and the page, which holds its checks) walks the lists after
+     the scan, through the mapping: the scan reads there too.  */
+  e->t.pass_by_map = r->command->report == dmem_report_verify
+		     || r->command->report == dmem_report_html;
   int status;
   struct dmem_suppressions suppressions = { NULL, 0 };
   if (r->help)
@@ -803,13 +807,16 @@ dmem_engine_blocks (dmem_engine *e, size_t first, struct dmem_block_info *out,
   const struct dmem_heap *h = &e->h;
   size_t n = 0;
   uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  struct dmem_pass pass;   /* the blocks are in address order */
+  dmem_pass_begin (&e->t, &pass);
   for (size_t i = first; i < h->nblocks && n < max; i++, n++)
     {
       const struct dmem_block_ref *b = &h->blocks[i];
       out[n] = (struct dmem_block_info) { b->user - hs, b->user,
-	dmem_block_size (h, b), dmem_block_tid (h, b),
-	dmem_block_stack (h, b) };
+	dmem_block_size (h, b), 0, 0 };
+      dmem_block_origin (h, &pass, b, &out[n].tid, &out[n].stack);
     }
+  dmem_pass_end (&pass);
   return n;
 }
 

@@ -1270,15 +1270,18 @@ dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
 }
 
 /* See dmem.h.  */
-uint32_t
+void
 dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
-		   const struct dmem_block_ref *b, uint32_t *tid)
+		   const struct dmem_block_ref *b, uint32_t *tid,
+		   uint32_t *stack)
 {
   unsigned char buf[MAX_HEADER];
   uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
   const unsigned char *hdr = dmem_pass_view (p, b->user - hs, hs, buf);
-  *tid = hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
-  return header_stack (h, hdr);
+  if (tid != NULL)
+    *tid = hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
+  if (stack != NULL)
+    *stack = header_stack (h, hdr);
 }
 
 /* See dmem.h.  */

@@ -168,7 +168,8 @@ make_groups (const struct dmem_heap *h, const unsigned char *kinds,
       size_t at = idx ? idx[i] : i;
       const struct dmem_block_ref *b = &h->blocks[at];
       int kind = kinds ? kinds[at] : KIND_LIVE;
-      uint32_t tid, stack = dmem_block_origin (h, &pass, b, &tid);
+      uint32_t tid, stack;
+      dmem_block_origin (h, &pass, b, &tid, &stack);
       size_t k = group_slot (slot, mask, g, kind, stack);
       if (slot[k] == 0)
 	{
@@ -640,6 +641,30 @@ struct thread_total
   uint64_t blocks, bytes;
 };
 
+/* TID's slot in the open-addressing table TH of MASK + 1 slots.  */
+static struct thread_total *
+thread_slot (struct thread_total *th, size_t mask, uint32_t tid)
+{
+  size_t k = (tid * 0x9e3779b1u) & mask;
+  while (th[k].blocks != 0 && th[k].tid != tid)
+    k = (k + 1) & mask;
+  return &th[k];
+}
+
+/* TH rehashed into twice the slots (*MASK updated); TH is freed.  */
+static struct thread_total *
+grow_threads (struct thread_total *th, size_t *mask)
+{
+  size_t old = *mask;
+  *mask = 2 * old + 1;
+  struct thread_total *to = dmem_xcalloc (*mask + 1, sizeof *to);
+  for (size_t k = 0; k <= old; k++)
+    if (th[k].blocks != 0)
+      *thread_slot (to, *mask, th[k].tid) = th[k];
+  free (th);
+  return to;
+}
+
 /* qsort order of thread totals: by tid.  */
 static int
 tid_order (const void *a, const void *b)
@@ -724,30 +749,34 @@ dmem_report_stats (struct dmem_target *t, struct dmem_heap *h,
   uint64_t total_failed = read_log (t, h, DMEM_DESC_FAILURE_LOG, sizeof *failed,
 				    (void **) &failed, &nfailed);
   FILE *out = o->out;
-  /* Per thread: an open-addressing table on tid, then sorted by bytes.  */
+  /* Per thread: an open-addressing table on tid, kept at most half full,
+     then sorted by bytes.  */
   size_t mask = 255;
-  while (mask < 4 * h->nblocks)
-    mask = 2 * mask + 1;
   struct thread_total *th = dmem_xcalloc (mask + 1, sizeof *th);
   uint64_t hist_blocks[65] = { 0 }, hist_bytes[65] = { 0 }, bytes = 0;
   size_t nth = 0;
+  struct dmem_pass pass;   /* the blocks are in address order */
+  dmem_pass_begin (t, &pass);
   for (size_t i = 0; i < h->nblocks; i++)
     {
       uint64_t size = dmem_block_size (h, &h->blocks[i]);
-      uint32_t tid = dmem_block_tid (h, &h->blocks[i]);
-      size_t k = (tid * 0x9e3779b1u) & mask;
-      while (th[k].blocks != 0 && th[k].tid != tid)
-	k = (k + 1) & mask;
-      if (th[k].blocks == 0)
-	nth++;
-      th[k].tid = tid;
-      th[k].blocks++;
-      th[k].bytes += size;
+      uint32_t tid;
+      dmem_block_origin (h, &pass, &h->blocks[i], &tid, NULL);
+      struct thread_total *x = thread_slot (th, mask, tid);
+      if (x->blocks == 0 && ++nth > mask / 2)
+	{
+	  th = grow_threads (th, &mask);
+	  x = thread_slot (th, mask, tid);
+	}
+      x->tid = tid;
+      x->blocks++;
+      x->bytes += size;
       int c = size == 0 ? 0 : 64 - __builtin_clzll (size);
       hist_blocks[c]++;
       hist_bytes[c] += size;
       bytes += size;
     }
+  dmem_pass_end (&pass);
   size_t used = 0;
   for (size_t k = 0; k <= mask; k++)
     if (th[k].blocks != 0)

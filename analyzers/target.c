@@ -1239,7 +1239,7 @@ dmem_read (struct dmem_target *t, uint64_t addr, void *buf, size_t len)
 void
 dmem_pass_begin (struct dmem_target *t, struct dmem_pass *p)
 {
-  *p = (struct dmem_pass) { t, NULL, 0, 0, 0 };
+  *p = (struct dmem_pass) { t, NULL, NULL, 0, 0, 0 };
 }
 
 /* See dmem.h.  */
@@ -1267,6 +1267,13 @@ dmem_pass_read (struct dmem_pass *p, uint64_t addr, size_t len, void *buf)
   uint64_t in = addr - r->start;
   if (in >= r->avail || len > r->avail - in)
     return dmem_view (t, addr, len, buf);
+  if (t->pass_by_map)
+    {
+      p->bytes = r->data;
+      p->start = r->start;
+      p->len = r->avail;
+      return r->data + in;
+    }
   /* Running on from the last read: read more at once.  */
   if (p->len > 0 && addr >= p->start && addr - p->start <= p->len + p->next)
     p->next = 2 * p->next < DMEM_PASS_MAX ? 2 * p->next : DMEM_PASS_MAX;
@@ -1284,6 +1291,7 @@ dmem_pass_read (struct dmem_pass *p, uint64_t addr, size_t len, void *buf)
       p->len = 0;
       return dmem_view (t, addr, len, buf);
     }
+  p->bytes = p->buf;
   p->start = from;
   p->len = n;
   return p->buf + (addr - from);

@@ -2,7 +2,8 @@
    headers stands (the scan is what every report reads by, and a scan that
    does not add up falls back to walking the lists unseen), and finds the
    very blocks, sizes and pointer hints that walking the shards' lists
-   does.  Exits 0 when both agree, 1 otherwise (one line on stderr).  */
+   does, whether it reads the core by pread or through its mapping.
+   Exits 0 when they agree, 1 otherwise (one line on stderr).  */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,45 @@ same_block (const struct dmem_block_ref *s, const struct dmem_block_ref *w)
 {
   return s->user == w->user && s->small_size == w->small_size
 	 && (s->no_pointers == 0 || w->no_pointers == 0);
+}
+
+/* Whether the blocks SCANNED and WALKED found are the same; if not, says
+   how they differ, naming the scan HOW.  */
+static int
+same_blocks (const struct dmem_heap *scanned, const struct dmem_heap *walked,
+	     const char *how)
+{
+  if (!scanned->scanned)
+    {
+      fprintf (stderr, "scan-check: the %s scan did not stand\n", how);
+      return 0;
+    }
+  if (scanned->nblocks != walked->nblocks || scanned->nbig != walked->nbig
+      || walked->nproblems != 0)
+    {
+      fprintf (stderr, "scan-check: %s scan %zu blocks (%zu big), walk %zu "
+	       "(%zu big, %zu problems)\n", how, scanned->nblocks,
+	       scanned->nbig, walked->nblocks, walked->nbig,
+	       walked->nproblems);
+      return 0;
+    }
+  for (size_t i = 0; i < scanned->nblocks; i++)
+    if (!same_block (&scanned->blocks[i], &walked->blocks[i]))
+      {
+	fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx, walk "
+		 "0x%llx\n", how, i,
+		 (unsigned long long) scanned->blocks[i].user,
+		 (unsigned long long) walked->blocks[i].user);
+	return 0;
+      }
+  for (size_t i = 0; i < scanned->nbig; i++)
+    if (memcmp (&scanned->big[i], &walked->big[i], sizeof *scanned->big) != 0)
+      {
+	fprintf (stderr, "scan-check: %s scan big block %zu differs\n", how,
+		 i);
+	return 0;
+      }
+  return 1;
 }
 
 int
@@ -30,43 +70,23 @@ main (int argc, char **argv)
   if (dmem_target_open_core (&t, argv[1], NULL, argc > 2 ? argv[2] : NULL,
 			     NULL) != 0)
     return 1;
-  struct dmem_heap scanned, walked;
-  if (dmem_heap_load (&t, &scanned) != 0 || dmem_heap_walk (&t, &walked) != 0)
+  struct dmem_heap walked;
+  if (dmem_heap_walk (&t, &walked) != 0)
     return 1;
   int ok = 1;
-  if (!scanned.scanned)
+  /* A scan reads the core by pread, or (when verify will walk the lists
+     after it) through the mapping.  */
+  for (int by_map = 0; by_map < 2 && ok; by_map++)
     {
-      fprintf (stderr, "scan-check: the scan of %s did not stand\n", argv[1]);
-      ok = 0;
-    }
-  else if (scanned.nblocks != walked.nblocks || scanned.nbig != walked.nbig
-	   || walked.nproblems != 0)
-    {
-      fprintf (stderr, "scan-check: scan %zu blocks (%zu big), walk %zu "
-	       "(%zu big, %zu problems)\n", scanned.nblocks, scanned.nbig,
-	       walked.nblocks, walked.nbig, walked.nproblems);
-      ok = 0;
-    }
-  else
-    {
-      for (size_t i = 0; ok && i < scanned.nblocks; i++)
-	if (!same_block (&scanned.blocks[i], &walked.blocks[i]))
-	  {
-	    fprintf (stderr, "scan-check: block %zu: scan 0x%llx, walk 0x%llx\n",
-		     i, (unsigned long long) scanned.blocks[i].user,
-		     (unsigned long long) walked.blocks[i].user);
-	    ok = 0;
-	  }
-      for (size_t i = 0; ok && i < scanned.nbig; i++)
-	if (memcmp (&scanned.big[i], &walked.big[i], sizeof *scanned.big) != 0)
-	  {
-	    fprintf (stderr, "scan-check: big block %zu differs\n", i);
-	    ok = 0;
-	  }
+      t.pass_by_map = by_map;
+      struct dmem_heap scanned;
+      if (dmem_heap_load (&t, &scanned) != 0)
+	return 1;
+      ok = same_blocks (&scanned, &walked, by_map ? "mapped" : "read");
+      dmem_heap_free (&scanned);
     }
   if (ok)
-    printf ("scan-check: %zu blocks, scan and walk agree\n", scanned.nblocks);
-  dmem_heap_free (&scanned);
+    printf ("scan-check: %zu blocks, scans and walk agree\n", walked.nblocks);
   dmem_heap_free (&walked);
   dmem_target_close (&t);
   return ok ? 0 : 1;
