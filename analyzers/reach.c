@@ -769,6 +769,43 @@ scan_roots (struct reach *r, uint64_t s0, uint64_t s1)
 /* ---- direct and indirect leaks ---- */
 
 #define UNSEEN UINT32_MAX
+#define DONE (1u << 31)   /* in index[]: the rest is the component */
+
+/* Tarjan's calls, each with its cursor into the block's edges, and its
+   stack: as deep as the longest chain of leaks, most often shallow, so
+   they grow.  */
+struct tarjan_call
+{
+  uint32_t v;
+  size_t edge;
+};
+struct tarjan
+{
+  struct tarjan_call *calls;
+  uint32_t *stack;
+  size_t ncalls, nstack, calls_room, stack_room;
+  uint32_t next;   /* the number of the next block visited */
+};
+
+/* Visit block W: number it, push it on the stack and call it.  */
+static void
+tarjan_visit (struct tarjan *tj, uint32_t *index, uint32_t *low,
+	      const size_t *off, uint32_t w)
+{
+  if (tj->ncalls == tj->calls_room)
+    {
+      tj->calls_room = tj->calls_room ? 2 * tj->calls_room : 1024;
+      tj->calls = dmem_xrealloc (tj->calls, tj->calls_room, sizeof *tj->calls);
+    }
+  if (tj->nstack == tj->stack_room)
+    {
+      tj->stack_room = tj->stack_room ? 2 * tj->stack_room : 1024;
+      tj->stack = dmem_xrealloc (tj->stack, tj->stack_room, sizeof *tj->stack);
+    }
+  index[w] = low[w] = tj->next++;
+  tj->stack[tj->nstack++] = w;
+  tj->calls[tj->ncalls++] = (struct tarjan_call) { w, off[w] };
+}
 
 /* Mark the blocks neither reachable nor possible (mark 0) direct or
    indirect: build their graph, find its strongly connected components
@@ -781,13 +818,22 @@ classify_leaks (struct reach *r)
   size_t n = h->nblocks, nl = 0;
   for (size_t i = 0; i < n; i++)
     nl += r->mark[i] == 0;
-  if (nl > UNSEEN - 1)
-    nl = UNSEEN - 1;
+  if (nl > DONE - 2)
+    nl = DONE - 2;
   if (nl == 0)
     return;
+  /* The arrays by leak in one allocation (21 bytes a leak): large enough,
+     it is backed by huge pages (see util.c), faulted in far fewer times
+     than five arrays each under 2 MiB.  */
+  size_t *off = dmem_xmalloc ((nl + 1) * sizeof *off
+			      + 3 * nl * sizeof (uint32_t) + nl);
+  uint32_t *block = (uint32_t *) (off + nl + 1);
+  uint32_t *index = block + nl, *low = index + nl;
+  unsigned char *entered = (unsigned char *) (low + nl);  /* per
+			component: has an edge from another one */
+  memset (entered, 0, nl);
   /* The leaked blocks in order: a block's index among them is found by a
      binary search (add_edge), with no array over all blocks.  */
-  uint32_t *block = dmem_xmalloc (nl * sizeof *block);
   for (size_t i = 0, u = 0; u < nl; i++)
     if (r->mark[i] == 0)
       block[u++] = i;
@@ -795,8 +841,7 @@ classify_leaks (struct reach *r)
   r->nleaked = nl;
 
   /* The edges, by source in address order: off[u] .. off[u + 1].  */
-  size_t *off = dmem_xmalloc ((nl + 1) * sizeof *off);
-  r->seen = dmem_xmalloc (nl * sizeof *r->seen);
+  r->seen = index;
   memset (r->seen, 0xff, nl * sizeof *r->seen);
   for (uint32_t u = 0; u < nl; u++)
     {
@@ -810,93 +855,70 @@ classify_leaks (struct reach *r)
     }
   off[nl] = r->nedges;
   r->leaked = NULL;
+  r->seen = NULL;
 
-  /* Tarjan: index[] in visiting order, low[] the lowest index reached,
-     comp[] the component once it is complete; a node visited and not yet
-     in a component is on the Tarjan stack.  off[] is each node's cursor
-     into its edges.  */
-  uint32_t *index = r->seen, *low = dmem_xmalloc (nl * sizeof *low);
-  uint32_t *comp = dmem_xmalloc (nl * sizeof *comp);
-  uint32_t *stack = dmem_xmalloc (nl * sizeof *stack);
-  uint32_t *calls = dmem_xmalloc (nl * sizeof *calls);
-  unsigned char *entered = dmem_xcalloc (nl, 1);  /* per component: has an
-						     edge from another one */
-  size_t *end = dmem_xmalloc (nl * sizeof *end);
+  /* Tarjan: index[] is a block's number in visiting order, then DONE and
+     its component once that is complete; low[] the lowest number reached.
+     A block visited and not yet in a component is on the Tarjan stack.  */
   for (uint32_t u = 0; u < nl; u++)
-    {
-      index[u] = UNSEEN;
-      comp[u] = UNSEEN;
-      end[u] = off[u + 1];
-    }
-  uint32_t next = 0, ncomp = 0;
-  size_t nstack = 0, ncalls = 0;
+    index[u] = UNSEEN;
+  struct tarjan tj = { NULL, NULL, 0, 0, 0, 0, 0 };
+  uint32_t ncomp = 0;
   for (uint32_t s = 0; s < nl; s++)
     {
       if (index[s] != UNSEEN)
 	continue;
-      index[s] = low[s] = next++;
-      stack[nstack++] = s;
-      calls[ncalls++] = s;
-      while (ncalls > 0)
+      tarjan_visit (&tj, index, low, off, s);
+      while (tj.ncalls > 0)
 	{
-	  uint32_t v = calls[ncalls - 1];
-	  if (off[v] < end[v])
+	  struct tarjan_call *c = &tj.calls[tj.ncalls - 1];
+	  uint32_t v = c->v;
+	  if (c->edge < off[v + 1])
 	    {
-	      uint32_t w = r->edges[off[v]++];
+	      uint32_t w = r->edges[c->edge++];
 	      if (index[w] == UNSEEN)
-		{
-		  index[w] = low[w] = next++;
-		  stack[nstack++] = w;
-		  calls[ncalls++] = w;
-		}
-	      else if (comp[w] == UNSEEN)   /* on the stack: v's component */
+		tarjan_visit (&tj, index, low, off, w);
+	      else if (!(index[w] & DONE))  /* on the stack: v's component */
 		{
 		  if (index[w] < low[v])
 		    low[v] = index[w];
 		}
 	      else                          /* a component already complete */
-		entered[comp[w]] = 1;
+		entered[index[w] & ~DONE] = 1;
 	      continue;
 	    }
-	  ncalls--;
+	  tj.ncalls--;
 	  if (low[v] == index[v])
 	    {
 	      uint32_t w;
 	      do
 		{
-		  w = stack[--nstack];
-		  comp[w] = ncomp;
+		  w = tj.stack[--tj.nstack];
+		  index[w] = DONE | ncomp;
 		}
 	      while (w != v);
 	      ncomp++;
 	    }
-	  if (ncalls > 0)
+	  if (tj.ncalls > 0)
 	    {
-	      uint32_t u = calls[ncalls - 1];
-	      if (comp[v] != UNSEEN)
-		entered[comp[v]] = 1;   /* u is outside v's component */
+	      uint32_t u = tj.calls[tj.ncalls - 1].v;
+	      if (index[v] & DONE)
+		entered[index[v] & ~DONE] = 1;   /* u is outside v's component */
 	      else if (low[v] < low[u])
 		low[u] = low[v];
 	    }
 	}
     }
+  free (tj.calls);
+  free (tj.stack);
   /* The first block met of each component never entered is its lowest.  */
   for (uint32_t u = 0; u < nl; u++)
     {
-      unsigned char *e = &entered[comp[u]];
+      unsigned char *e = &entered[index[u] & ~DONE];
       r->mark[block[u]] = *e ? DMEM_INDIRECT : DMEM_LEAK;
       *e = 1;
     }
-  free (end);
-  free (entered);
-  free (calls);
-  free (stack);
-  free (comp);
-  free (low);
-  free (r->seen);
-  r->seen = NULL;
   free (off);
-  free (block);
   free (r->edges);
   r->edges = NULL;
 }

@@ -524,18 +524,28 @@ dmem_report_leaks (struct dmem_target *t, struct dmem_heap *h,
   FILE *out = o->out;
   unsigned char *mark = dmem_reach (t, h);
   uint64_t n[DMEM_POSSIBLE + 1] = { 0 }, bytes[DMEM_POSSIBLE + 1] = { 0 };
+  /* The reachable blocks, most of them, are tallied from the totals: a
+     sum in memory indexed by the mark makes each block wait for the one
+     before.  */
+  size_t nleak = 0;
   for (size_t i = 0; i < h->nblocks; i++)
-    {
-      n[mark[i]]++;
-      bytes[mark[i]] += dmem_block_size (h, &h->blocks[i]);
-    }
-  size_t nleak = h->nblocks - n[DMEM_REACHABLE];
+    nleak += mark[i] != DMEM_REACHABLE;
+  uint64_t live_bytes = 0;
   uint32_t *idx = dmem_xmalloc ((nleak + 1) * sizeof *idx);
   for (size_t i = 0, k = 0; i < h->nblocks; i++)
-    if (mark[i] != DMEM_REACHABLE)
-      idx[k++] = i;
-  uint64_t live_bytes = bytes[DMEM_REACHABLE] + bytes[DMEM_LEAK]
-			+ bytes[DMEM_INDIRECT] + bytes[DMEM_POSSIBLE];
+    {
+      uint64_t size = dmem_block_size (h, &h->blocks[i]);
+      live_bytes += size;
+      if (mark[i] != DMEM_REACHABLE)
+	{
+	  n[mark[i]]++;
+	  bytes[mark[i]] += size;
+	  idx[k++] = i;
+	}
+    }
+  n[DMEM_REACHABLE] = h->nblocks - nleak;
+  bytes[DMEM_REACHABLE] = live_bytes - bytes[DMEM_LEAK]
+			  - bytes[DMEM_INDIRECT] - bytes[DMEM_POSSIBLE];
   size_t ng;
   uint64_t *threads;
   struct group *g = make_groups (h, mark, idx, nleak, NULL, &threads, &ng);
