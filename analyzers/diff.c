@@ -170,6 +170,9 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
   uint64_t nhs = h->desc[DMEM_DESC_HEADER_SIZE];
   uint64_t old_bytes = 0, new_bytes = 0;
   size_t i = 0, j = 0;
+  struct dmem_pass old_pass, new_pass;   /* both heaps in address order */
+  dmem_pass_begin (ot, &old_pass);
+  dmem_pass_begin (t, &new_pass);
   while (i < oh->nblocks || j < h->nblocks)
     {
       const struct dmem_block_ref *a = i < oh->nblocks ? &oh->blocks[i] : NULL;
@@ -178,8 +181,17 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
       uint64_t hb = b ? b->user - nhs : UINT64_MAX;
       uint64_t sa = a ? dmem_block_size (oh, a) : 0;
       uint64_t sb = b ? dmem_block_size (h, b) : 0;
-      uint32_t ca = a ? old_of[dmem_block_stack (oh, a)] : 0;
-      uint32_t cb = b ? new_of[dmem_block_stack (h, b)] : 0;
+      uint32_t ca = 0, cb = 0;
+      if (a != NULL)
+	{
+	  dmem_block_origin (oh, &old_pass, a, NULL, &ca);
+	  ca = old_of[ca];
+	}
+      if (b != NULL)
+	{
+	  dmem_block_origin (h, &new_pass, b, NULL, &cb);
+	  cb = new_of[cb];
+	}
       if (a != NULL && b != NULL && ha == hb && sa == sb && ca == cb)
 	{
 	  old_bytes += sa;
@@ -204,6 +216,8 @@ dmem_report_diff (struct dmem_target *t, struct dmem_heap *h,
 	  j++;
 	}
     }
+  dmem_pass_end (&old_pass);
+  dmem_pass_end (&new_pass);
   free (new_of);
   free (old_of);
 
