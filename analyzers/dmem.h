@@ -122,8 +122,9 @@ struct dmem_target
 				sorted (stacks, leaks) */
   pid_t pid;                 /* live process, or 0 for a core */
   int fd;                    /* the core file, or /proc/PID/mem */
-  void *map;                 /* the core file mapped read-only */
-  const unsigned char *map_bytes; /* ... its bytes (NULL: not a core) */
+  void *map;                 /* the core's Elf, which maps the file */
+  const unsigned char *map_bytes; /* the file's mapped bytes (NULL: not a
+				     core) */
   int pass_by_map;           /* passes read through the mapping: the lists
 				will be walked, which touches its pages */
   size_t map_size;
@@ -439,8 +440,8 @@ uint32_t dmem_block_tid (const struct dmem_heap *h,
 uint32_t dmem_block_stack (const struct dmem_heap *h,
 			   const struct dmem_block_ref *b);
 /* dmem_block_tid into *TID and dmem_block_stack into *STACK (either may be
-   NULL), the header read through pass P: for a loop over blocks in
-   address order.  */
+   NULL), the header read through pass P (for a loop over blocks in
+   address order) or, P NULL, on its own.  */
 void dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
 			const struct dmem_block_ref *b, uint32_t *tid,
 			uint32_t *stack);

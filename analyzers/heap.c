@@ -1207,23 +1207,13 @@ dmem_big_size (const struct dmem_heap *h, uint64_t user)
   return i < h->nbig && h->big[i].user == user ? h->big[i].size : 0;
 }
 
-/* The header bytes of block B of H, in the target's memory or in BUF
-   (MAX_HEADER bytes); NULL if they cannot be read again.  */
-static const unsigned char *
-block_header (const struct dmem_heap *h, const struct dmem_block_ref *b,
-	      unsigned char *buf)
-{
-  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
-  return dmem_view (h->target, b->user - hs, hs, buf);
-}
-
 /* See dmem.h.  */
 uint32_t
 dmem_block_tid (const struct dmem_heap *h, const struct dmem_block_ref *b)
 {
-  unsigned char buf[MAX_HEADER];
-  const unsigned char *hdr = block_header (h, b, buf);
-  return hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
+  uint32_t tid;
+  dmem_block_origin (h, NULL, b, &tid, NULL);
+  return tid;
 }
 
 /* The index of stack PCS in H, interned by the load: NOT_FOUND if it is
@@ -1265,8 +1255,9 @@ header_stack (const struct dmem_heap *h, const unsigned char *hdr)
 uint32_t
 dmem_block_stack (const struct dmem_heap *h, const struct dmem_block_ref *b)
 {
-  unsigned char buf[MAX_HEADER];
-  return header_stack (h, block_header (h, b, buf));
+  uint32_t stack;
+  dmem_block_origin (h, NULL, b, NULL, &stack);
+  return stack;
 }
 
 /* See dmem.h.  */
@@ -1276,8 +1267,10 @@ dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
 		   uint32_t *stack)
 {
   unsigned char buf[MAX_HEADER];
-  uint64_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
-  const unsigned char *hdr = dmem_pass_view (p, b->user - hs, hs, buf);
+  size_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
+  uint64_t at = b->user - hs;
+  const unsigned char *hdr = p != NULL ? dmem_pass_view (p, at, hs, buf)
+				       : dmem_view (h->target, at, hs, buf);
   if (tid != NULL)
     *tid = hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
   if (stack != NULL)

@@ -144,8 +144,8 @@ key_add (struct key_set *s, uint64_t key)
 
 /* Group the N blocks IDX (increasing; NULL: all of H's) by kind and stack,
    and note each group's threads, in one read of each block's header, in
-   address order.  Returns the groups in report order, *NGROUPS of them; their threads are in
-   *THREADS (caller frees).  With OF, *OF is the group of each block
+   address order.  Returns the groups in report order, *NGROUPS of them;
+   their threads are in *THREADS (caller frees).  With OF, *OF is the group of each block
    (IDX[i]'s at i).  */
 static struct group *
 make_groups (const struct dmem_heap *h, const unsigned char *kinds,
