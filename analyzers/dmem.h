@@ -383,6 +383,9 @@ struct dmem_heap
   size_t ndepot;
   uint32_t not_kept_stack;
   uint64_t not_kept;                   /* blocks the runtime kept no stack of */
+  /* The thread and stack of each block as the scan read them, so that
+     reports need not read its header again (NULL after a walk).  */
+  struct dmem_origins *origins;
   int walk;      /* loaded by dmem_heap_walk: no scan was tried */
   int scanned;   /* the blocks were found by a scan for their headers */
   int preloaded; /* symbolisation started before the scan */
@@ -440,11 +443,18 @@ uint32_t dmem_block_tid (const struct dmem_heap *h,
 uint32_t dmem_block_stack (const struct dmem_heap *h,
 			   const struct dmem_block_ref *b);
 /* dmem_block_tid into *TID and dmem_block_stack into *STACK (either may be
-   NULL), the header read through pass P (for a loop over blocks in
-   address order) or, P NULL, on its own.  */
+   NULL): as the scan read them, else from the header read through pass P
+   (for a loop over blocks in address order) or, P NULL, on its own.  B
+   points into H->blocks.  */
 void dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
 			const struct dmem_block_ref *b, uint32_t *tid,
 			uint32_t *stack);
+/* Keep the scan's origins (see dmem_block_origin) of the blocks MARK
+   does not say reachable, and forget the others' (read again from their
+   headers when asked for): a leak report groups the unreachable ones, and
+   reachability needs their memory.  */
+void dmem_heap_keep_origins (const struct dmem_heap *h,
+			     const unsigned char *mark);
 /* Index of the first block of H (sorted) whose user part starts at or
    above ADDR (nblocks if none).  */
 size_t dmem_block_from (const struct dmem_heap *h, uint64_t addr);
@@ -466,7 +476,8 @@ enum dmem_mark { DMEM_REACHABLE = 1, DMEM_LEAK = 2, DMEM_INDIRECT = 3,
 
 /* One mark per block of H (in H's order): reachable (through start
    pointers only), possible (only through chains with an interior
-   pointer), leak (direct) or indirect.  Caller frees.  */
+   pointer), leak (direct) or indirect.  Caller frees.  H keeps the scan's
+   origins of the unreachable blocks only (dmem_heap_keep_origins).  */
 unsigned char *dmem_reach (struct dmem_target *t, const struct dmem_heap *h);
 
 /* The reference graph, for explain and retained sizes: the roots and the

@@ -195,6 +195,21 @@ get_u32 (const unsigned char *p, uint64_t off)
   return v;
 }
 
+/* What the scan read of the blocks' origins (dmem.h): the distinct
+   (thread, stack) pairs, and each block's index among them.  */
+struct dmem_origins
+{
+  struct origin { uint32_t tid, stack; } *pairs;
+  size_t npairs;
+  uint16_t *slots;   /* while scanning: pair index + 1, 0 = empty */
+  size_t mask;
+  uint16_t *of;      /* each block's pair (each kept block's, with KEPT);
+			UNREAD past the first 65535 pairs */
+  uint64_t *kept;    /* NULL, or bit i set when block i's is kept */
+  uint32_t *rank;    /* with KEPT: how many are kept before each 64 */
+};
+#define UNREAD UINT16_MAX
+
 /* Append a block of SIZE at USER; NO_POINTERS when it holds no word that
    can point into a block.  */
 static inline void
@@ -204,6 +219,9 @@ add_block (struct dmem_heap *h, uint64_t user, uint64_t size, int no_pointers)
     {
       h->capacity = h->capacity ? 2 * h->capacity : 1024;
       h->blocks = dmem_xrealloc (h->blocks, h->capacity, sizeof *h->blocks);
+      if (h->origins != NULL)
+	h->origins->of = dmem_xrealloc (h->origins->of, h->capacity,
+					sizeof *h->origins->of);
     }
   uint32_t small = size;
   if (size >= DMEM_BIG_SIZE)
@@ -216,6 +234,62 @@ add_block (struct dmem_heap *h, uint64_t user, uint64_t size, int no_pointers)
     }
   h->blocks[h->nblocks++] = (struct dmem_block_ref) { user, small,
 						       no_pointers };
+}
+
+/* The slot of the pair (TID, STACK) in O's table, or the empty one where
+   it goes.  */
+static size_t
+origin_slot (const struct dmem_origins *o, uint32_t tid, uint32_t stack)
+{
+  size_t i = hash_u64 ((uint64_t) stack << 32 | tid) & o->mask;
+  for (; o->slots[i] != 0; i = (i + 1) & o->mask)
+    {
+      const struct origin *x = &o->pairs[o->slots[i] - 1];
+      if (x->tid == tid && x->stack == stack)
+	break;
+    }
+  return i;
+}
+
+/* Note that the block just added was allocated by thread TID with STACK.  */
+static inline void
+note_origin (struct dmem_heap *h, uint32_t tid, uint32_t stack)
+{
+  struct dmem_origins *o = h->origins;
+  size_t i = origin_slot (o, tid, stack);
+  if (o->slots[i] == 0 && o->npairs < UNREAD)
+    {
+      if ((o->npairs & (o->npairs - 1)) == 0)
+	o->pairs = dmem_xrealloc (o->pairs, o->npairs ? 2 * o->npairs : 1,
+				  sizeof *o->pairs);
+      o->pairs[o->npairs] = (struct origin) { tid, stack };
+      o->slots[i] = ++o->npairs;
+      if (2 * o->npairs > o->mask)   /* half full: twice the slots */
+	{
+	  free (o->slots);
+	  o->mask = 2 * o->mask + 1;
+	  o->slots = dmem_xcalloc (o->mask + 1, sizeof *o->slots);
+	  for (size_t k = 0; k < o->npairs; k++)
+	    o->slots[origin_slot (o, o->pairs[k].tid, o->pairs[k].stack)]
+	      = k + 1;
+	  i = origin_slot (o, tid, stack);
+	}
+    }
+  o->of[h->nblocks - 1] = o->slots[i] != 0 ? o->slots[i] - 1 : UNREAD;
+}
+
+static void
+free_origins (struct dmem_heap *h)
+{
+  if (h->origins == NULL)
+    return;
+  free (h->origins->pairs);
+  free (h->origins->slots);
+  free (h->origins->of);
+  free (h->origins->kept);
+  free (h->origins->rank);
+  free (h->origins);
+  h->origins = NULL;
 }
 
 /* Note the block at USER when its STACK starts in the dynamic linker: it
@@ -479,6 +553,11 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	lo = t->regions[i].start < lo ? t->regions[i].start : lo;
 	hi = t->regions[i].end > hi ? t->regions[i].end : hi;
       }
+  h->origins = dmem_xcalloc (1, sizeof *h->origins);
+  h->origins->mask = 255;
+  h->origins->slots = dmem_xcalloc (256, sizeof *h->origins->slots);
+  h->origins->of = dmem_xmalloc ((h->capacity ? h->capacity : 1)
+				 * sizeof *h->origins->of);
   struct dmem_pass pass;
   dmem_pass_begin (t, &pass);
   unsigned char buf[MAX_HEADER];
@@ -516,6 +595,8 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	      cut_stack (pcs, h->depth);
 	      stack = intern_stack (h, st, pcs);
 	    }
+	  /* Now: the next view may refill the buffer P is in.  */
+	  uint32_t tid = get_u32 (p, d[DMEM_DESC_OFF_TID]);
 	  if (shard >= nshards)
 	    break;
 	  count[2 * shard]++;
@@ -548,6 +629,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 		pointers = get_u64 (u, w) - lo <= hi - lo;
 	    }
 	  add_block (h, user, size, !pointers);
+	  note_origin (h, tid, stack);
 	  note_loader_block (t, h, user, stack);
 	  if ((h->nblocks & 0xffff) == 0)
 	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
@@ -557,6 +639,8 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
     }
   dmem_pass_end (&pass);
   dmem_progress_end (t);
+  free (h->origins->slots);
+  h->origins->slots = NULL;
   /* Format 1 headers do not say their shard: the totals are compared.  */
   int stands = 1;
   uint64_t blocks = 0, bytes = 0, want_blocks = 0, want_bytes = 0;
@@ -586,6 +670,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
   h->nblocks = 0;
   h->nbig = 0;
   h->nloader_blocks = 0;
+  free_origins (h);
   h->shard_allocs = h->shard_frees = 0;
   return -1;
 }
@@ -1155,6 +1240,7 @@ dmem_heap_free (struct dmem_heap *h)
   free (h->problems);
   free (h->depot);
   free (h->loader_blocks);
+  free_origins (h);
   if (h->stack_table != NULL)
     free (h->stack_table->slots);
   free (h->stack_table);
@@ -1266,6 +1352,21 @@ dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
 		   const struct dmem_block_ref *b, uint32_t *tid,
 		   uint32_t *stack)
 {
+  const struct dmem_origins *o = h->origins;
+  size_t i = b - h->blocks, at_pair = UNREAD;
+  if (o != NULL && o->kept == NULL)
+    at_pair = o->of[i];
+  else if (o != NULL && (o->kept[i / 64] >> (i % 64) & 1))
+    at_pair = o->of[o->rank[i / 64] + __builtin_popcountll
+		    (o->kept[i / 64] & ((1ULL << (i % 64)) - 1))];
+  if (at_pair != UNREAD)
+    {
+      if (tid != NULL)
+	*tid = o->pairs[at_pair].tid;
+      if (stack != NULL)
+	*stack = o->pairs[at_pair].stack;
+      return;
+    }
   unsigned char buf[MAX_HEADER];
   size_t hs = h->desc[DMEM_DESC_HEADER_SIZE];
   uint64_t at = b->user - hs;
@@ -1275,6 +1376,33 @@ dmem_block_origin (const struct dmem_heap *h, struct dmem_pass *p,
     *tid = hdr != NULL ? get_u32 (hdr, h->desc[DMEM_DESC_OFF_TID]) : 0;
   if (stack != NULL)
     *stack = header_stack (h, hdr);
+}
+
+/* See dmem.h.  */
+void
+dmem_heap_keep_origins (const struct dmem_heap *h, const unsigned char *mark)
+{
+  struct dmem_origins *o = h->origins;
+  if (o == NULL || o->kept != NULL)
+    return;
+  size_t words = h->nblocks / 64 + 1, n = 0;
+  o->kept = dmem_xcalloc (words, sizeof *o->kept);
+  o->rank = dmem_xmalloc (words * sizeof *o->rank);
+  for (size_t i = 0; i < h->nblocks; i++)
+    {
+      if (i % 64 == 0)
+	o->rank[i / 64] = n;
+      if (mark[i] != DMEM_REACHABLE)
+	{
+	  o->kept[i / 64] |= 1ULL << (i % 64);
+	  o->of[n++] = o->of[i];   /* N <= I: in place */
+	}
+    }
+  /* A fresh array gives the rest of the memory back.  */
+  uint16_t *of = dmem_xmalloc ((n ? n : 1) * sizeof *of);
+  memcpy (of, o->of, n * sizeof *of);
+  free (o->of);
+  o->of = of;
 }
 
 /* See dmem.h.  */

@@ -1147,6 +1147,7 @@ dmem_reach (struct dmem_target *t, const struct dmem_heap *h)
 	  flood (&r);
 	}
       free (r.work);
+      dmem_heap_keep_origins (h, r.mark);
       classify_leaks (&r);
       dmem_progress_end (t);
       free (r.bucket);

@@ -128,9 +128,9 @@ PY
     printf "dmem stacks --retained %.3f s (%.2fx leaks; target <= 5x)\n", retained, retained / leaks
     printf "dmem explain      %.3f s  (%.2fx leaks; target well under 1 s)\n", explain, explain / leaks
     printf "dmem diff         %.3f s  (%.2fx two leaks; target <= 2x)\n", diff, diff / (2 * leaks)
-    printf "dmem leaks maxrss %.1f MiB (%.0f%% of the core; counts the mapped core pages)\n",
+    printf "dmem leaks maxrss %.1f MiB (%.1f%% of the core; counts the mapped core pages)\n",
            rss / 1024, 100 * rss * 1024 / size
-    printf "dmem leaks anon   %.1f MiB (%.0f%% of the core; its own data, sampled)\n",
+    printf "dmem leaks anon   %.1f MiB (%.1f%% of the core; its own data, sampled; target <= 10%%)\n",
            anon / 1024, 100 * anon * 1024 / size
     printf "dmem report       %.3f s  (%.2fx leaks), page %.1f KiB\n", report, report / leaks,
            report_size / 1024

@@ -18,6 +18,22 @@ same_block (const struct dmem_block_ref *s, const struct dmem_block_ref *w)
 	 && (s->no_pointers == 0 || w->no_pointers == 0);
 }
 
+/* Whether block I has the thread and stack in SCANNED (as the scan kept
+   them, or read again) that its header has, read by WALKED.  */
+static int
+same_origin (const struct dmem_heap *scanned, const struct dmem_heap *walked,
+	     size_t i)
+{
+  uint32_t tid[2], stack[2];
+  size_t n[2];
+  dmem_block_origin (scanned, NULL, &scanned->blocks[i], &tid[0], &stack[0]);
+  dmem_block_origin (walked, NULL, &walked->blocks[i], &tid[1], &stack[1]);
+  const uint64_t *pcs0 = dmem_stack_pcs (scanned, stack[0], &n[0]);
+  const uint64_t *pcs1 = dmem_stack_pcs (walked, stack[1], &n[1]);
+  return tid[0] == tid[1] && n[0] == n[1]
+	 && memcmp (pcs0, pcs1, n[0] * sizeof *pcs0) == 0;
+}
+
 /* Whether the blocks SCANNED and WALKED found are the same; if not, says
    how they differ, naming the scan HOW.  */
 static int
@@ -45,6 +61,14 @@ same_blocks (const struct dmem_heap *scanned, const struct dmem_heap *walked,
 		 "0x%llx\n", how, i,
 		 (unsigned long long) scanned->blocks[i].user,
 		 (unsigned long long) walked->blocks[i].user);
+	return 0;
+      }
+  for (size_t i = 0; i < scanned->nblocks; i++)
+    if (!same_origin (scanned, walked, i))
+      {
+	fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx: its "
+		 "thread or stack is not that of its header\n", how, i,
+		 (unsigned long long) scanned->blocks[i].user);
 	return 0;
       }
   for (size_t i = 0; i < scanned->nbig; i++)

@@ -1,8 +1,11 @@
-/* 3^8 = 6561 distinct allocation stacks, for dmem report on a core with thousands of them: 8 levels of calls, each through one of three functions; every other block is dropped (a leak).  */
+/* 3^8 = 6561 distinct allocation stacks, for dmem report on a core with thousands of them: 8 levels of calls, each through one of three functions; every other block is dropped (a leak).  With an argument N, N threads each allocate the same 6561 blocks: 6561 * N distinct (thread, stack) origins.  */
+#include <pthread.h>
 #include <stdlib.h>
 
+#define STACKS 6561
+
 void **kept;
-static long n;
+static __thread long n;
 
 typedef void step_fn (int depth, int path);
 static step_fn step0, step1, step2;
@@ -32,10 +35,28 @@ STEP (0)
 STEP (1)
 STEP (2)
 
-int
-main (void)
+/* Thread I's blocks, after those of the threads before it.  */
+static void *
+allocate (void *i)
 {
-  kept = calloc (6561, sizeof *kept);
+  n = (long) i * STACKS;
   step0 (0, 0);
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  long threads = argc > 1 ? atol (argv[1]) : 0;
+  kept = calloc (STACKS * (threads > 0 ? threads : 1), sizeof *kept);
+  if (threads == 0)
+    step0 (0, 0);
+  for (long i = 0; i < threads; i++)   /* one after the other */
+    {
+      pthread_t th;
+      if (pthread_create (&th, NULL, allocate, (void *) i) != 0
+	  || pthread_join (th, NULL) != 0)
+	return 1;
+    }
   return 0;
 }
