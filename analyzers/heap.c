@@ -12,7 +12,8 @@
 
 /* The descriptor fields this analyzer needs of each version.  */
 #define DMEM_DESC_USED_V1 (DMEM_DESC_GUARD_SIZE + 1)
-#define DMEM_DESC_USED_V2 DMEM_DESC_COUNT
+#define DMEM_DESC_USED_V2 (DMEM_DESC_OFF_SHARD + 1)
+#define DMEM_DESC_USED_V3 DMEM_DESC_COUNT
 /* Most stacks per depot chunk and chunks a descriptor may state.  */
 #define MAX_CHUNK_STACKS (1 << 20)
 #define MAX_CHUNKS (1 << 16)
@@ -70,7 +71,7 @@ check_descriptor (struct dmem_target *t, const uint64_t *d)
   if (d[DMEM_DESC_VERSION] == 1
       && (d[DMEM_DESC_OFF_PCS] > hs || depth * 8 > hs - d[DMEM_DESC_OFF_PCS]))
     return dmem_fail (t, "the dmem descriptor states a field outside the header");
-  if (d[DMEM_DESC_VERSION] == 2)
+  if (d[DMEM_DESC_VERSION] >= 2)
     {
       uint64_t es = d[DMEM_DESC_DEPOT_STACK_SIZE];
       if (d[DMEM_DESC_OFF_STACK] > hs - 4 || d[DMEM_DESC_OFF_KIND] > hs - 1
@@ -479,7 +480,10 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
       *stack = intern_stack (h, st, pcs);
     }
   uint64_t magic = get_u64 (hdr, d[DMEM_DESC_OFF_MAGIC]);
-  if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr))
+  /* A pending block (format 3) is on its list, not the program's.  */
+  int pending = d[DMEM_DESC_VERSION] >= 3
+		&& magic == (d[DMEM_DESC_PENDING_MAGIC] ^ addr);
+  if (magic != (d[DMEM_DESC_BLOCK_MAGIC] ^ addr) && !pending)
     return magic == (d[DMEM_DESC_FREED_MAGIC] ^ addr) ? "freed-block"
 	   : "bad-magic";
   if (get_u64 (hdr, d[DMEM_DESC_OFF_PREV]) != w->prev)
@@ -491,8 +495,13 @@ walk_step (struct dmem_target *t, struct dmem_heap *h, struct walk *w,
     return "bad-size";
   if (r->end > DMEM_USER_END)   /* not x86-64 user space */
     return "unreadable";
-  add_block (h, addr + hs, size, 0);
-  note_loader_block (t, h, addr + hs, *stack);
+  if (pending)
+    h->npending++;
+  else
+    {
+      add_block (h, addr + hs, size, 0);
+      note_loader_block (t, h, addr + hs, *stack);
+    }
   w->walked++;
   w->bytes += size;
   w->prev = addr;
@@ -527,7 +536,9 @@ may_hold_blocks (const struct dmem_heap *h, const struct dmem_region *r)
    them: in sound lists the blocks that links and shard heads point to are
    every block once, and the blocks that prev links point to are those
    with a next link; both multisets are compared through sums of a mixing
-   function of their members.  Returns 0 when the scan stands.  */
+   function of their members.  A pending block (format 3: freed by another
+   thread, still on its list) counts as a member of its list, not as a
+   live block.  Returns 0 when the scan stands.  */
 static int
 scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	   struct dmem_stack_table *st, const unsigned char *shards,
@@ -537,7 +548,8 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
   uint64_t hs = d[DMEM_DESC_HEADER_SIZE], gs = d[DMEM_DESC_GUARD_SIZE];
   uint64_t bm = d[DMEM_DESC_BLOCK_MAGIC], om = d[DMEM_DESC_OFF_MAGIC];
   uint64_t osz = d[DMEM_DESC_OFF_SIZE];
-  int v2 = d[DMEM_DESC_VERSION] == 2;
+  int v2 = d[DMEM_DESC_VERSION] >= 2, v3 = d[DMEM_DESC_VERSION] >= 3;
+  uint64_t pm = d[DMEM_DESC_PENDING_MAGIC];
   if (t->pid != 0 || gs > MAX_HEADER || (hs & 15) != 0)
     return -1;   /* a live process's memory is read as it is needed */
   uint64_t *count = dmem_xcalloc (nshards, 2 * sizeof *count);
@@ -572,10 +584,16 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	  const unsigned char *p = dmem_pass_view (&pass, a, hs, buf);
 	  if (p == NULL)
 	    break;
-	  if (__builtin_expect (get_u64 (p, om) != (bm ^ a), 1))
+	  uint64_t magic = get_u64 (p, om);
+	  int pending = 0;
+	  if (__builtin_expect (magic != (bm ^ a), 1))
 	    {
-	      a += 16;
-	      continue;
+	      if (!v3 || magic != (pm ^ a))
+		{
+		  a += 16;
+		  continue;
+		}
+	      pending = 1;   /* on its list, not the program's */
 	    }
 	  uint64_t size = get_u64 (p, osz);
 	  if (size > r->end - (a + hs))
@@ -610,6 +628,14 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	    }
 	  if (prev != 0)
 	    prev_sum += hash_u64 (prev);
+	  uint64_t after = a + hs + size + gs;
+	  after = after < a ? end : (after + 15) & ~15ULL;
+	  if (pending)
+	    {
+	      h->npending++;
+	      a = after;
+	      continue;
+	    }
 	  /* Whether a word of the block (those reach.c scans: aligned,
 	     dumped) lies where blocks can: the scan's pass over the
 	     memory brings these bytes in anyway, and the blocks without
@@ -633,8 +659,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
 	  note_loader_block (t, h, user, stack);
 	  if ((h->nblocks & 0xffff) == 0)
 	    dmem_progress (t, "reading the heap", h->nblocks, h->capacity);
-	  uint64_t after = a + hs + size + gs;
-	  a = after < a ? end : (after + 15) & ~15ULL;
+	  a = after;
 	}
     }
   dmem_pass_end (&pass);
@@ -670,6 +695,7 @@ scan_heap (struct dmem_target *t, struct dmem_heap *h,
   h->nblocks = 0;
   h->nbig = 0;
   h->nloader_blocks = 0;
+  h->npending = 0;
   free_origins (h);
   h->shard_allocs = h->shard_frees = 0;
   return -1;
@@ -687,7 +713,7 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
   uint32_t *active = dmem_xcalloc (nshards, sizeof *active);
   struct dmem_stack_table st = { NULL, 0 };   /* kept for format 1 */
   size_t nactive = 0;
-  if (d[DMEM_DESC_VERSION] == 2)
+  if (d[DMEM_DESC_VERSION] >= 2)
     load_depot (t, h, &st);
   else
     {
@@ -701,7 +727,7 @@ walk_shards (struct dmem_target *t, struct dmem_heap *h,
      start can run beside the scan already.  */
   /* The dynamic linker's range, for note_loader_block.  */
   dmem_target_segments (t);
-  if (t->preload_symbols && d[DMEM_DESC_VERSION] == 2 && !h->walk
+  if (t->preload_symbols && d[DMEM_DESC_VERSION] >= 2 && !h->walk
       && t->pid == 0 && t->source == NULL)
     {
       dmem_symbols_preload (t, h->stacks, h->nstacks * h->depth);
@@ -850,7 +876,8 @@ heap_load (struct dmem_target *t, struct dmem_heap *h, int walk)
 		      PRIu64 "; this dmem reads formats 1 to %d (a newer dmem "
 		      "is needed)", d[DMEM_DESC_VERSION], DMEM_FORMAT_VERSION);
   uint64_t need = d[DMEM_DESC_VERSION] == 1 ? DMEM_DESC_USED_V1
-		  : DMEM_DESC_USED_V2;
+		  : d[DMEM_DESC_VERSION] == 2 ? DMEM_DESC_USED_V2
+		  : DMEM_DESC_USED_V3;
   if (d[DMEM_DESC_FIELDS] < need)
     return dmem_fail (t, "the dmem descriptor of format %" PRIu64 " has %"
 		      PRIu64 " fields; it must have %" PRIu64,

@@ -1,8 +1,9 @@
 /* scan-check CORE [SYSROOT]: the engine's scan of a real core for block
    headers stands (the scan is what every report reads by, and a scan that
    does not add up falls back to walking the lists unseen), and finds the
-   very blocks, sizes and pointer hints that walking the shards' lists
-   does, whether it reads the core by pread or through its mapping.
+   very blocks, sizes, pointer hints, origins and pending frees that
+   walking the shards' lists does, whether it reads the core by pread or
+   through its mapping.
    Exits 0 when they agree, 1 otherwise (one line on stderr).  */
 #include <stdint.h>
 #include <stdio.h>
@@ -46,11 +47,13 @@ same_blocks (const struct dmem_heap *scanned, const struct dmem_heap *walked,
       return 0;
     }
   if (scanned->nblocks != walked->nblocks || scanned->nbig != walked->nbig
-      || walked->nproblems != 0)
+      || scanned->npending != walked->npending || walked->nproblems != 0)
     {
-      fprintf (stderr, "scan-check: %s scan %zu blocks (%zu big), walk %zu "
-	       "(%zu big, %zu problems)\n", how, scanned->nblocks,
-	       scanned->nbig, walked->nblocks, walked->nbig,
+      fprintf (stderr, "scan-check: %s scan %zu blocks (%zu big, %llu "
+	       "pending), walk %zu (%zu big, %llu pending, %zu problems)\n",
+	       how, scanned->nblocks, scanned->nbig,
+	       (unsigned long long) scanned->npending, walked->nblocks,
+	       walked->nbig, (unsigned long long) walked->npending,
 	       walked->nproblems);
       return 0;
     }
@@ -110,7 +113,9 @@ main (int argc, char **argv)
       dmem_heap_free (&scanned);
     }
   if (ok)
-    printf ("scan-check: %zu blocks, scans and walk agree\n", walked.nblocks);
+    printf ("scan-check: %zu blocks (and %llu pending frees), scans and "
+	    "walk agree\n", walked.nblocks,
+	    (unsigned long long) walked.npending);
   dmem_heap_free (&walked);
   dmem_target_close (&t);
   return ok ? 0 : 1;

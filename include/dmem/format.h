@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 /* Version 1: 128-byte headers holding the 10 PCs.  Version 2: 48-byte
-   headers holding a stack id, the PCs in the stack depot.  */
-#define DMEM_FORMAT_VERSION 2
+   headers holding a stack id, the PCs in the stack depot.  Version 3: as
+   2, and a list may hold pending blocks (DMEM_PENDING_MAGIC).  */
+#define DMEM_FORMAT_VERSION 3
 
 /* Exported symbol naming the descriptor.  */
 #define DMEM_DESCRIPTOR_SYMBOL "dmem_descriptor"
@@ -34,6 +35,10 @@
    address, so a stale copy of a header elsewhere never looks valid.  */
 #define DMEM_BLOCK_MAGIC 0x4b434f4c424d454dULL /* "MEMBLOCK" */
 #define DMEM_FREED_MAGIC 0x44454552464d454dULL /* "MEMFREED" */
+/* Version 3: a block freed by a thread other than its shard's, still on
+   its list (and in the shard's counters) until a thread in that shard
+   takes it off; the program no longer holds it.  */
+#define DMEM_PENDING_MAGIC 0x47444e45504d454dULL /* "MEMPENDG" */
 
 /* How a block was allocated, so that freeing it another way is reported.  */
 enum dmem_alloc_kind
@@ -261,9 +266,19 @@ struct dmem_error_log
 
 /* All runtime state that may hold pointers to blocks lives in this one
    object, so readers can leave it out of the roots of reachability.  */
+/* Runtime-private: the blocks freed by other threads that wait to be
+   taken off one shard, a stack linked through their first user word
+   (readers know them by their magic).  A line of its own: the threads
+   that free into it do not touch the shard's.  */
+struct dmem_pending
+{
+  uint64_t top;   /* the newest one, ORed with how many << 48 */
+} __attribute__ ((aligned (64)));
+
 struct dmem_state
 {
   struct dmem_shard shards[DMEM_SHARD_COUNT];
+  struct dmem_pending pending[DMEM_SHARD_COUNT];
   uint64_t stats[DMEM_STAT_COUNT];
   struct dmem_mallinfo_log mallinfo;
   struct dmem_failure_log failures;
@@ -276,8 +291,8 @@ struct dmem_state
    appended, so every version's list is a prefix of the next one's; a field
    a version does not have is DMEM_DESC_ABSENT.  The version says how blocks
    name their stack: in version 1 the header holds the PCs (OFF_PCS), in
-   version 2 an id in the depot (OFF_STACK, DEPOT_*).  A reader refuses a
-   version it does not know.  */
+   versions 2 and 3 an id in the depot (OFF_STACK, DEPOT_*).  A reader
+   refuses a version it does not know.  */
 #define DMEM_DESC_ABSENT UINT64_MAX
 enum dmem_descriptor_field
 {
@@ -336,6 +351,8 @@ enum dmem_descriptor_field
   DMEM_DESC_DEPOT_OFF_STACKS,   /* offset of its uint32 stacks */
   DMEM_DESC_DEPOT_OFF_NOT_KEPT, /* offset of its uint32 not_kept */
   DMEM_DESC_OFF_SHARD,          /* uint8 shard index in struct dmem_block */
+  /* Version 3.  */
+  DMEM_DESC_PENDING_MAGIC,      /* DMEM_PENDING_MAGIC */
   DMEM_DESC_COUNT
 };
 

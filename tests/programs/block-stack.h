@@ -13,7 +13,7 @@ block_pcs (const struct dmem_block *b)
   static const uint64_t *d;
   if (d == NULL)
     d = dlsym (RTLD_DEFAULT, DMEM_DESCRIPTOR_SYMBOL);
-  if (d == NULL || d[DMEM_DESC_VERSION] != 2 || b->stack == DMEM_STACK_NOT_KEPT)
+  if (d == NULL || d[DMEM_DESC_VERSION] < 2 || b->stack == DMEM_STACK_NOT_KEPT)
     return NULL;
   const uint64_t *chunks = (const uint64_t *) (uintptr_t)
     (d[DMEM_DESC_DEPOT] + d[DMEM_DESC_DEPOT_OFF_CHUNKS]);
