@@ -383,8 +383,8 @@ struct dmem_heap
   size_t ndepot;
   uint32_t not_kept_stack;
   uint64_t not_kept;                   /* blocks the runtime kept no stack of */
-  /* Format 3: blocks freed by another thread than their shard's, still on
-     their lists (and in the shards' counters), not among BLOCKS.  */
+  /* Format 3: blocks that a thread other than their shard's has freed,
+     still on their lists and in the shards' counters; not in BLOCKS.  */
   uint64_t npending;
   /* The thread and stack of each block as the scan read them, so that
      reports need not read its header again (NULL after a walk).  */
