@@ -15,6 +15,7 @@ import sys
 
 HEADER = 48        # struct dmem_block, include/dmem/format.h
 OFF_NEXT, OFF_PREV, OFF_SIZE, OFF_STACK, OFF_MAGIC = 0, 8, 16, 28, 40
+PENDING_MAGIC = 0x47444e45504d454d   # "MEMPENDG": freed, still on its list
 
 
 def segments(data):
@@ -41,6 +42,20 @@ def headers(all_json):
     """(header file address, size) of every live block."""
     groups = json.load(open(all_json))["groups"]
     return [(int(g["address"], 16) - HEADER, g["bytes"]) for g in groups]
+
+
+def pending_headers(data, segs):
+    """(header file address, size) of every pending block (format 3): the
+    freed blocks that wait on their lists, which stacks --all leaves out."""
+    out = []
+    for start, off, size, flags in segs:
+        if not flags & 2:      # PF_W
+            continue
+        for o in range(off + OFF_MAGIC, off + size - 7, 16):
+            h = start + o - off - OFF_MAGIC
+            if struct.unpack_from("<Q", data, o)[0] == PENDING_MAGIC ^ h:
+                out.append((h, struct.unpack_from("<Q", data, o - OFF_MAGIC + OFF_SIZE)[0]))
+    return out
 
 
 def link_words(data, segs, hdrs):
@@ -115,7 +130,7 @@ def fuzz(core, all_json, dmem, count, seed):
     rng = random.Random(int(seed))
     data = open(core, "rb").read()
     segs = segments(data)
-    hdrs = headers(all_json)
+    hdrs = headers(all_json) + pending_headers(data, segs)
     links = link_words(data, segs, hdrs)
     cmds = ["leaks", "verify", "stacks", "stats", "mallinfo"]
     path = "fuzz.core"

@@ -3,7 +3,8 @@
 # blocks) until a thread in that shard takes them off.  A core taken while
 # 1000 of them wait: dmem stacks lists exactly the blocks the program
 # holds, nothing leaks, the core verifies clean, and the engine's scan
-# finds the same blocks and pending frees as walking the lists.
+# finds the same blocks and pending frees as walking the lists; damaged
+# copies of the core (pending headers too) never crash it.
 . "$top_srcdir/tests/test-lib.sh"
 [ -x "$DMEM" ] || skip "the dmem analyzer is not built"
 build pending
@@ -30,3 +31,9 @@ verify = json.load(open("verify.json"))
 assert verify["ok"], verify["errors"][:3]
 PY
 cat scan.out
+# Damaged copies, their pending headers among the targets: never a crash
+# or a hang.
+"$DMEM" stacks --all --format=json core.pending >all.json || fail "stacks --all"
+"$SYSTEM_PYTHON" "$top_srcdir/tests/analyzer-mutate.py" fuzz core.pending \
+  all.json "$DMEM" "${DMEM_FUZZ_RUNS:-100}" "${DMEM_FUZZ_SEED:-1}" \
+  || fail "dmem crashed, hung or misreported on a mutated core (see above)"
