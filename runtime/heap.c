@@ -483,13 +483,17 @@ take_pending (struct dmem_shard *s)
   return list;
 }
 
-/* Whether a thread inside shard S takes its pending blocks now.  */
-static inline int
-should_take_pending (const struct dmem_shard *s)
+/* B, just taken off its shard: marked freed and uncounted.  */
+STEP void
+mark_freed (struct dmem_block *b)
 {
-  return unlikely (++entries % TAKE_EVERY == 0)
-         && __atomic_load_n (&dmem__state.pending[s - dmem__state.shards].top,
-                             __ATOMIC_RELAXED) != 0;
+  if (unlikely (starts_page (b)))
+    dmem__page_start_remove (b);
+  /* Stale links would lie in the uninitialised tail of a later block and
+     keep real leaks "reachable".  */
+  b->next = b->prev = NULL;
+  b->magic = magic_of (b, DMEM_FREED_MAGIC);
+  count (-(int64_t) b->size, -1);
 }
 
 static void release_memory (struct dmem_block *b);
@@ -502,11 +506,7 @@ finish_pending (struct dmem_block *list)
     {
       struct dmem_block *b = list;
       list = *pending_link (b);
-      if (unlikely (starts_page (b)))
-        dmem__page_start_remove (b);
-      b->next = b->prev = NULL;
-      b->magic = magic_of (b, DMEM_FREED_MAGIC);
-      count (-(int64_t) b->size, -1);
+      mark_freed (b);
       release_memory (b);
     }
 }
@@ -562,8 +562,8 @@ let_go (void *unused __attribute__ ((unused)))
   finish_pending (list);
 }
 
-/* This thread entered the shard biased to it for the first time: have
-   let_go run at its exit (out of the shard: pthread_setspecific may
+/* This thread is inside the shard biased to it, and was not noted yet:
+   have let_go run at its exit (out of the shard: pthread_setspecific may
    allocate).  */
 static __attribute__ ((noinline)) void
 note_owner (void)
@@ -571,6 +571,32 @@ note_owner (void)
   exit_noted = 1;
   if (exit_key_made)
     pthread_setspecific (exit_key, (void *) 1);
+}
+
+/* leave_taking_pending's every TAKE_EVERY-th time.  */
+static __attribute__ ((noinline)) void
+leave_taking_now (struct dmem_shard *s, int biased)
+{
+  struct dmem_block *taken = NULL;
+  if (__atomic_load_n (&dmem__state.pending[s - dmem__state.shards].top,
+                       __ATOMIC_RELAXED) != 0)
+    taken = take_pending (s);
+  shard_leave (s, biased);
+  finish_pending (taken);
+  if (biased && !exit_noted)
+    note_owner ();
+}
+
+/* Leave S, entered by a malloc or free of this thread's (BIASED as
+   shard_enter said): every TAKE_EVERY entries, with its pending blocks,
+   freed once out, and noting a first entry as its owner (note_owner).  */
+STEP void
+leave_taking_pending (struct dmem_shard *s, int biased)
+{
+  if (unlikely (++entries % TAKE_EVERY == 0))
+    leave_taking_now (s, biased);
+  else
+    shard_leave (s, biased);
 }
 
 /* Put B on shard S as a block of SIZE bytes, as thread TID.  Only the links
@@ -588,12 +614,7 @@ link_block (struct dmem_block *b, struct dmem_shard *s, uint64_t size,
   s->blocks++;
   s->bytes += size;
   s->allocs++;
-  struct dmem_block *taken = should_take_pending (s) ? take_pending (s) : NULL;
-  shard_leave (s, biased);
-  if (unlikely (taken != NULL))
-    finish_pending (taken);
-  if (unlikely (biased && !exit_noted))
-    note_owner ();
+  leave_taking_pending (s, biased);
   if (unlikely (starts_page (b)))
     dmem__page_start_add (b);
   count ((int64_t) size, 1);
@@ -626,19 +647,8 @@ untrack (struct dmem_block *b)
   struct dmem_shard *s = shard_of (b);
   int biased = shard_enter (s, (uint32_t) dmem__tid ());
   unlink_block (s, b);
-  struct dmem_block *taken = should_take_pending (s) ? take_pending (s) : NULL;
-  shard_leave (s, biased);
-  if (unlikely (taken != NULL))
-    finish_pending (taken);
-  if (unlikely (biased && !exit_noted))
-    note_owner ();
-  if (unlikely (starts_page (b)))
-    dmem__page_start_remove (b);
-  /* Stale links would lie in the uninitialised tail of a later block and
-     keep real leaks "reachable".  */
-  b->next = b->prev = NULL;
-  b->magic = magic_of (b, DMEM_FREED_MAGIC);
-  count (-(int64_t) b->size, -1);
+  leave_taking_pending (s, biased);
+  mark_freed (b);
 }
 
 /* Who owns a pointer given to free, realloc or malloc_usable_size.  */
