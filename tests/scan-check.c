@@ -58,22 +58,22 @@ same_blocks (const struct dmem_heap *scanned, const struct dmem_heap *walked,
       return 0;
     }
   for (size_t i = 0; i < scanned->nblocks; i++)
-    if (!same_block (&scanned->blocks[i], &walked->blocks[i]))
-      {
-	fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx, walk "
-		 "0x%llx\n", how, i,
-		 (unsigned long long) scanned->blocks[i].user,
-		 (unsigned long long) walked->blocks[i].user);
-	return 0;
-      }
-  for (size_t i = 0; i < scanned->nblocks; i++)
-    if (!same_origin (scanned, walked, i))
-      {
-	fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx: its "
-		 "thread or stack is not that of its header\n", how, i,
-		 (unsigned long long) scanned->blocks[i].user);
-	return 0;
-      }
+    {
+      unsigned long long at = scanned->blocks[i].user;
+      if (!same_block (&scanned->blocks[i], &walked->blocks[i]))
+	{
+	  fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx, walk "
+		   "0x%llx\n", how, i, at,
+		   (unsigned long long) walked->blocks[i].user);
+	  return 0;
+	}
+      if (!same_origin (scanned, walked, i))
+	{
+	  fprintf (stderr, "scan-check: %s scan block %zu at 0x%llx: its "
+		   "thread or stack is not that of its header\n", how, i, at);
+	  return 0;
+	}
+    }
   for (size_t i = 0; i < scanned->nbig; i++)
     if (memcmp (&scanned->big[i], &walked->big[i], sizeof *scanned->big) != 0)
       {
